@@ -1,0 +1,249 @@
+"""Adaptive interval decay: the per-row decoupled regularisation of AdamAR.
+
+Usage: ``tx = adaptive_interval_decay(1e-3, optax.adam(1e-3))``.
+
+The decay of a row depends on whether the *raw* gradient touched the row, and
+a transformation placed after ``scale_by_adam`` in an ``optax.chain`` only
+sees Adam's output, which is nonzero for untouched rows under dense moments.
+So the decay is a *wrapper*, in the style of ``optax.masked`` and
+``optax.MultiSteps``: it receives the raw gradient, hands it unchanged to an
+``inner`` transformation (Adam's direction times the learning rate, built from
+stock optax blocks), and adds the decay term to the inner update.
+"""
+
+from typing import Any
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optax_ar._src import validation
+
+
+class AdaptiveIntervalDecayState(NamedTuple):
+  """State of :func:`adaptive_interval_decay`.
+
+  Attributes:
+    count: int32 scalar, the number of updates applied so far (saturating).
+    last_step: a tree like the params; per decayed leaf an int32 array of
+      shape ``(rows, 1, ..., 1)`` (the leaf's shape with every axis but the
+      first reduced to 1; a scalar leaf gives a scalar): the step at which the
+      row last received a nonzero raw gradient, 0 if never. Leaves the mask
+      leaves out hold ``optax.MaskedNode()``.
+    inner_state: the state of the wrapped transformation.
+  """
+
+  count: jax.Array
+  last_step: optax.Updates
+  inner_state: optax.OptState
+
+
+class _Pair:
+  """An unregistered pytree leaf holding a new and an old state leaf."""
+
+  __slots__ = ("new", "old")
+
+  def __init__(self, new, old):
+    self.new, self.old = new, old
+
+
+def touched_rows(grad: jax.Array) -> jax.Array:
+  """Rows of ``grad`` with at least one nonzero entry (keepdims shape).
+
+  Args:
+    grad: a gradient leaf; rows are slices along axis 0.
+
+  Returns:
+    A bool array of shape ``row_shape(grad.shape)``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> touched_rows(jnp.array([[0., 1.], [0., 0.]])).ravel()
+    Array([ True, False], dtype=bool)
+  """
+  return jnp.any(grad != 0, axis=tuple(range(1, grad.ndim)), keepdims=True)
+
+
+def adaptive_interval_decay(
+  alpha: optax.ScalarOrSchedule,
+  inner: optax.GradientTransformation,
+  *,
+  lazy: bool = False,
+  mask: Any = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Adds AdamAR's per-row interval decay to an inner transformation.
+
+  Rows are slices along axis 0 of each leaf (row :math:`j` of an ``(N, d)``
+  embedding table is the vector of ID :math:`j`). At the :math:`k`-th update
+  (:math:`k = 1, 2, \ldots`), with the raw gradient :math:`g`:
+
+  .. math::
+
+    t_j &= [\, \lVert g_j \rVert > 0 \,] \\
+    I_j &= k - \ell_j - 1 \\
+    \lambda_j &= t_j \min(1, \alpha_k I_j) \\
+    \ell_j &\leftarrow k \text{ if } t_j \text{ else } \ell_j \\
+    u_j &= \mathrm{inner}(g)_j - \lambda_j \theta_j
+
+  where :math:`\ell_j` is ``last_step`` (0 at init), :math:`\alpha_k` is
+  ``alpha`` (or ``alpha(k - 1)`` for a schedule) and :math:`u` is the update
+  added to the params :math:`\theta`. The decay is decoupled and *not*
+  multiplied by the learning rate: :math:`\lambda = 1` resets a row to zero.
+  A row touched at every step has :math:`I = 0`, so dense weights get no decay
+  without any mask.
+
+  With ``lazy=True``, rows that the raw gradient did not touch keep their
+  inner state (e.g. Adam's moments) and get a zero update in that step, as in
+  the lazy/sparse Adam of parameter servers; the inner step count (Adam's bias
+  correction) still advances every step.
+
+  Why a wrapper: the touched test needs the raw gradient, which a
+  transformation later in an ``optax.chain`` never sees (under dense moments
+  Adam's output is nonzero for untouched rows). Wrapping ``inner`` as
+  ``optax.masked`` does guarantees it, and the result composes with ``chain``,
+  ``masked``, ``partition``, ``inject_hyperparams``, ``MultiSteps`` and
+  ``apply_if_finite`` like any optax transformation.
+
+  Args:
+    alpha: decay per skipped step, a float in ``[0, 1)`` or a schedule of the
+      update count; 0 gives ``inner`` exactly.
+    inner: the transformation producing the update from the raw gradient,
+      learning rate included (e.g. ``optax.adam(lr)``).
+    lazy: freeze the inner state and the update of untouched rows.
+    mask: a tree of bools like the params (or a prefix of it), or a callable
+      ``params -> tree``, selecting the leaves that get the decay (and lazy
+      moments); the others get ``inner`` alone. Default: every leaf.
+
+  Returns:
+    A :class:`optax.GradientTransformationExtraArgs` whose ``update`` requires
+    ``params``; its state is :class:`AdaptiveIntervalDecayState`.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from optax_ar import adaptive_interval_decay
+    >>> tx = adaptive_interval_decay(0.5, optax.sgd(0.0))
+    >>> params = jnp.ones((2, 3))
+    >>> state = tx.init(params)
+    >>> grads = jnp.array([[1., 0., 0.], [0., 0., 0.]])
+    >>> updates, state = tx.update(grads, state, params)   # k=1: I=0, no decay
+    >>> updates, state = tx.update(grads, state, params)   # k=2: I=0 again
+    >>> updates, state = tx.update(grads * 0, state, params)  # untouched
+    >>> updates, state = tx.update(grads, state, params)   # k=4: I=1, lam=0.5
+    >>> updates[0]
+    Array([-0.5, -0.5, -0.5], dtype=float32)
+    >>> state.last_step.ravel()
+    Array([4, 0], dtype=int32)
+
+  References:
+    One-epoch overfitting and adaptive regularisation of embeddings (AdamAR);
+    see ``SPEC.md`` section 2 of the project for the exact rule.
+  """
+  validation.check_scalar_or_schedule("alpha", alpha, upper=1.0)
+  if not isinstance(lazy, bool):
+    raise TypeError(f"lazy must be a bool, got {lazy!r}")
+  inner = optax.with_extra_args_support(inner)
+
+  def full_mask(params):
+    return validation.resolve_mask(mask, params)
+
+  def init_fn(params):
+    if not jax.tree.leaves(params):
+      # `optax.tree_map_params` calls init with a leafless placeholder to find
+      # the copies of the params in the state; keep it where last_step goes.
+      last_step = params
+    else:
+      mask_tree = full_mask(params)
+      last_step = jax.tree.map(
+        lambda m, p: _zeros_row_state(p) if m else optax.MaskedNode(),
+        mask_tree,
+        params,
+      )
+    return AdaptiveIntervalDecayState(
+      count=jnp.zeros([], jnp.int32),
+      last_step=last_step,
+      inner_state=inner.init(params),
+    )
+
+  def update_fn(updates, state, params=None, **extra_args):
+    if params is None:
+      raise ValueError(optax.NO_PARAMS_MSG)
+    mask_tree = full_mask(params)
+    step = optax.safe_increment(state.count)
+    alpha_k = alpha(state.count) if callable(alpha) else alpha
+    alpha_k = jnp.asarray(alpha_k, jnp.float32)
+
+    inner_updates, inner_state = inner.update(
+      updates, state.inner_state, params, **extra_args
+    )
+
+    treedef = jax.tree.structure(params)
+    flat_mask = treedef.flatten_up_to(mask_tree)
+    flat_grad = treedef.flatten_up_to(updates)
+    flat_inner = treedef.flatten_up_to(inner_updates)
+    flat_params = treedef.flatten_up_to(params)
+    flat_last = treedef.flatten_up_to(state.last_step)
+
+    out_updates, out_last, out_touched = [], [], []
+    for m, g, u, p, last in zip(
+      flat_mask, flat_grad, flat_inner, flat_params, flat_last, strict=True
+    ):
+      if not m:
+        out_updates.append(u)
+        out_last.append(last)
+        out_touched.append(True)
+        continue
+      touched = touched_rows(g)
+      interval = (step - last - 1).astype(jnp.float32)
+      lam = jnp.where(touched, jnp.minimum(1.0, alpha_k * interval), 0.0)
+      if lazy:
+        u = jnp.where(touched, u, jnp.zeros_like(u))
+      out_updates.append((u - lam * p).astype(u.dtype))
+      out_last.append(jnp.where(touched, step, last))
+      out_touched.append(touched)
+
+    if lazy:
+      touched_tree = treedef.unflatten(out_touched)
+      inner_state = _keep_untouched_rows(
+        inner, inner_state, state.inner_state, touched_tree
+      )
+
+    new_state = AdaptiveIntervalDecayState(
+      count=step,
+      last_step=treedef.unflatten(out_last),
+      inner_state=inner_state,
+    )
+    return treedef.unflatten(out_updates), new_state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _zeros_row_state(param: jax.Array) -> jax.Array:
+  """Zeros of the per-row state shape, placed like ``param``'s rows."""
+  param = jnp.asarray(param)
+  first_column = param[(slice(None),) + (slice(0, 1),) * (param.ndim - 1)]
+  return jnp.zeros_like(first_column, dtype=jnp.int32)
+
+
+def _keep_untouched_rows(inner, new_state, old_state, touched_tree):
+  """Takes the old inner state on untouched rows of every params copy."""
+  zipped = jax.tree.map(_Pair, new_state, old_state)
+
+  def select(pair, touched):
+    if isinstance(pair, optax.MaskedNode):
+      return pair
+    if touched is True:
+      return pair.new
+    return jnp.where(touched, pair.new, pair.old)
+
+  return optax.tree_map_params(
+    inner,
+    select,
+    zipped,
+    touched_tree,
+    transform_non_params=lambda pair: jax.tree.map(
+      lambda x: x.new, pair, is_leaf=lambda x: isinstance(x, _Pair)
+    ),
+    is_leaf=lambda x: isinstance(x, (_Pair, optax.MaskedNode)),
+  )
