@@ -20,6 +20,11 @@ import optax
 
 from optax_ar._src import validation
 
+_NO_PARAMS_MSG = (
+  "adaptive_interval_decay needs the current params: call "
+  "`update(updates, state, params)` (the decay is -lam * params)."
+)
+
 
 class AdaptiveIntervalDecayState(NamedTuple):
   """State of :func:`adaptive_interval_decay`.
@@ -62,6 +67,7 @@ def touched_rows(grad: jax.Array) -> jax.Array:
     >>> touched_rows(jnp.array([[0., 1.], [0., 0.]])).ravel()
     Array([ True, False], dtype=bool)
   """
+  grad = jnp.asarray(grad)
   return jnp.any(grad != 0, axis=tuple(range(1, grad.ndim)), keepdims=True)
 
 
@@ -107,7 +113,8 @@ def adaptive_interval_decay(
 
   Args:
     alpha: decay per skipped step, a float in ``[0, 1)`` or a schedule of the
-      update count; 0 gives ``inner`` exactly.
+      update count; a constant 0 gives ``inner``'s update bitwise (the
+      decay term is then left out of the compiled step).
     inner: the transformation producing the update from the raw gradient,
       learning rate included (e.g. ``optax.adam(lr)``).
     lazy: freeze the inner state and the update of untouched rows.
@@ -144,6 +151,10 @@ def adaptive_interval_decay(
   if not isinstance(lazy, bool):
     raise TypeError(f"lazy must be a bool, got {lazy!r}")
   inner = optax.with_extra_args_support(inner)
+  # A concrete alpha of 0 makes the decay term identically zero: leave it out
+  # of the computation so that the update is bitwise the inner one under jit
+  # (an extra `- 0 * theta` changes XLA's fusion and FMA contraction).
+  decay_is_zero = not callable(alpha) and validation.concrete_float(alpha) == 0
 
   def full_mask(params):
     return validation.resolve_mask(mask, params)
@@ -168,7 +179,7 @@ def adaptive_interval_decay(
 
   def update_fn(updates, state, params=None, **extra_args):
     if params is None:
-      raise ValueError(optax.NO_PARAMS_MSG)
+      raise ValueError(_NO_PARAMS_MSG)
     mask_tree = full_mask(params)
     step = optax.safe_increment(state.count)
     alpha_k = alpha(state.count) if callable(alpha) else alpha
@@ -194,12 +205,15 @@ def adaptive_interval_decay(
         out_last.append(last)
         out_touched.append(True)
         continue
+      u = jnp.asarray(u)
       touched = touched_rows(g)
       interval = (step - last - 1).astype(jnp.float32)
       lam = jnp.where(touched, jnp.minimum(1.0, alpha_k * interval), 0.0)
       if lazy:
         u = jnp.where(touched, u, jnp.zeros_like(u))
-      out_updates.append((u - lam * p).astype(u.dtype))
+      if not decay_is_zero:
+        u = (u - lam * p).astype(u.dtype)
+      out_updates.append(u)
       out_last.append(jnp.where(touched, step, last))
       out_touched.append(touched)
 
@@ -222,6 +236,8 @@ def adaptive_interval_decay(
 def _zeros_row_state(param: jax.Array) -> jax.Array:
   """Zeros of the per-row state shape, placed like ``param``'s rows."""
   param = jnp.asarray(param)
+  if param.ndim == 0:
+    return jnp.zeros_like(param, dtype=jnp.int32)
   first_column = param[(slice(None),) + (slice(0, 1),) * (param.ndim - 1)]
   return jnp.zeros_like(first_column, dtype=jnp.int32)
 

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 
 
-def _concrete_float(value: Any) -> float | None:
+def concrete_float(value: Any) -> float | None:
   """``value`` as a float, or None when it is traced (inject_hyperparams)."""
   try:
     return float(np.asarray(value))
@@ -46,7 +46,7 @@ def check_scalar_or_schedule(
     raise TypeError(f"{name} must be a number or a schedule, got {value!r}")
   if np.ndim(value) != 0:
     raise ValueError(f"{name} must be a scalar, got shape {np.shape(value)}")
-  number = _concrete_float(value)
+  number = concrete_float(value)
   if number is None:
     return
   bound = "inf)" if upper is None else f"{upper})"

@@ -1,0 +1,28 @@
+# Every target installs what it needs into .venv first (Python >= 3.10).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[examples,test]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+## The main job: Adam vs AdamAR on the embedded synthetic dataset (CPU, minutes).
+demo: $(STAMP)
+	$(PY) -m examples.ctr --config demo
+
+## Lint, then every test and doctest (long experiments are marked slow: make test PYTEST_ARGS="-m slow").
+test: $(STAMP) lint
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV)

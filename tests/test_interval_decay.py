@@ -1,0 +1,287 @@
+"""adaptive_interval_decay: the rule by hand, and composition with optax."""
+
+import ar_reference
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optax_ar
+
+
+def _jit_update(tx):
+  return jax.jit(tx.update)
+
+
+def _decay_only(alpha, **kwargs):
+  """The interval decay around an inner step that does nothing."""
+  return optax_ar.adaptive_interval_decay(alpha, optax.sgd(0.0), **kwargs)
+
+
+# The rule, by hand.
+
+
+def test_row_touched_every_step_is_never_decayed():
+  tx = _decay_only(0.5)
+  update = _jit_update(tx)
+  params = jnp.full((2, 3), 2.0)
+  state = tx.init(params)
+  grads = jnp.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+  for _ in range(10):
+    updates, state = update(grads, state, params)
+    np.testing.assert_array_equal(updates, 0.0)
+  np.testing.assert_array_equal(state.last_step.ravel(), [10, 0])
+
+
+def test_first_touch_at_step_k_sees_interval_k_minus_1():
+  alpha = 0.01
+  tx = _decay_only(alpha)
+  update = _jit_update(tx)
+  params = jnp.full((1, 2), 3.0)
+  state = tx.init(params)
+  zero, one = jnp.zeros((1, 2)), jnp.ones((1, 2))
+  for _ in range(6):
+    updates, state = update(zero, state, params)
+    np.testing.assert_array_equal(updates, 0.0)  # untouched: no decay
+  updates, state = update(one, state, params)  # k = 7, I = 6
+  np.testing.assert_allclose(updates, -alpha * 6 * 3.0, rtol=1e-6)
+  assert int(state.last_step[0, 0]) == 7
+
+
+def test_decay_clips_at_one_and_wipes_the_row():
+  tx = _decay_only(0.3)
+  update = _jit_update(tx)
+  params = jnp.array([[1.5, -2.0], [4.0, 4.0]])
+  state = tx.init(params)
+  grads = jnp.array([[0.0, 0.0], [1.0, 1.0]])
+  for _ in range(5):
+    _, state = update(grads, state, params)
+  updates, state = update(jnp.ones((2, 2)), state, params)  # row 0: I = 5
+  new_params = optax.apply_updates(params, updates)
+  np.testing.assert_array_equal(new_params[0], 0.0)
+  np.testing.assert_array_equal(new_params[1], params[1])
+
+
+def test_decay_is_not_scaled_by_learning_rate():
+  tx = optax_ar.adaptive_interval_decay(0.1, optax.sgd(1e-6))
+  params = jnp.ones((1, 1))
+  state = tx.init(params)
+  zero, one = jnp.zeros((1, 1)), jnp.ones((1, 1))
+  _, state = tx.update(zero, state, params)
+  _, state = tx.update(zero, state, params)
+  updates, _ = tx.update(one, state, params)  # I = 2: lam = 0.2
+  np.testing.assert_allclose(updates, -0.2 - 1e-6, rtol=1e-6)
+
+
+def test_alpha_schedule_is_evaluated_at_the_step_count():
+  # alpha(count) with count = k - 1 (optax's convention for schedules).
+  tx = _decay_only(lambda count: 0.01 * count)
+  params = jnp.ones((1, 1))
+  state = tx.init(params)
+  zero, one = jnp.zeros((1, 1)), jnp.ones((1, 1))
+  for _ in range(3):
+    _, state = tx.update(zero, state, params)
+  updates, _ = tx.update(one, state, params)  # k = 4, I = 3, alpha = 0.03
+  np.testing.assert_allclose(updates, -0.09, rtol=1e-5)
+
+
+def test_rows_of_higher_rank_leaves_and_scalars():
+  tx = _decay_only(0.25)
+  params = {"cube": jnp.ones((3, 2, 2)), "s": jnp.asarray(2.0)}
+  state = tx.init(params)
+  assert state.last_step["cube"].shape == (3, 1, 1)
+  assert state.last_step["s"].shape == ()
+  grads = {"cube": jnp.zeros((3, 2, 2)), "s": jnp.asarray(0.0)}
+  _, state = tx.update(grads, state, params)
+  grads = {"cube": jnp.zeros((3, 2, 2)).at[1, 1, 0].set(5.0), "s": 1.0}
+  updates, state = tx.update(grads, state, params)
+  np.testing.assert_allclose(updates["cube"][1], -0.25)
+  np.testing.assert_array_equal(updates["cube"][0], 0.0)
+  np.testing.assert_allclose(updates["s"], -0.5)
+
+
+def test_mask_restricts_decay_to_selected_leaves():
+  params = {"table": jnp.ones((2, 2)), "dense": jnp.ones((2, 2))}
+  for mask in (
+    {"table": True, "dense": False},
+    lambda p: {"table": True, "dense": False},
+  ):
+    tx = _decay_only(0.5, mask=mask)
+    state = tx.init(params)
+    assert isinstance(state.last_step["dense"], optax.MaskedNode)
+    grads = {k: jnp.zeros((2, 2)) for k in params}
+    _, state = tx.update(grads, state, params)
+    grads = {k: jnp.ones((2, 2)) for k in params}
+    updates, _ = tx.update(grads, state, params)
+    np.testing.assert_allclose(updates["table"], -0.5)
+    np.testing.assert_array_equal(updates["dense"], 0.0)
+
+
+# Composition with optax.
+
+
+def _sparse_problem(seed=0, steps=40):
+  rng = np.random.default_rng(seed)
+  params = {
+    "table": jnp.asarray(rng.normal(size=(24, 4)), jnp.float32),
+    "dense": jnp.asarray(rng.normal(size=(4, 3)), jnp.float32),
+  }
+  probs = ar_reference.mixed_touch_probabilities(24)
+  table = ar_reference.sparse_gradient_stream(rng, (24, 4), steps, probs)
+  dense = rng.normal(size=(steps, 4, 3)).astype(np.float32)
+  grads = [{"table": table[i], "dense": dense[i]} for i in range(steps)]
+  return params, grads
+
+
+def _train(tx, params, grads_seq):
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  for grads in grads_seq:
+    updates, state = update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+  return params, state
+
+
+def test_after_clip_by_global_norm_matches_reference():
+  params, grads_seq = _sparse_problem()
+  tx = optax.chain(optax.clip_by_global_norm(1.0), optax_ar.adam_ar(1e-2, 0.05))
+  ours, _ = _train(tx, params, grads_seq)
+  refs = {k: ar_reference.ReferenceAR(np.asarray(v)) for k, v in params.items()}
+  for grads in grads_seq:
+    norm = np.sqrt(
+      sum(np.sum(np.square(g, dtype=np.float64)) for g in grads.values())
+    )
+    scale = min(1.0, 1.0 / norm)
+    for k, ref in refs.items():
+      ref.step(grads[k] * scale, lr=1e-2, alpha=0.05)
+  for k, ref in refs.items():
+    np.testing.assert_allclose(ours[k], ref.theta, rtol=2e-5, atol=2e-6)
+
+
+def test_inside_partition_and_masked():
+  params, grads_seq = _sparse_problem(1)
+  labels = {"table": "ar", "dense": "plain"}
+  partitioned = optax.partition(
+    {"ar": optax_ar.adam_ar(1e-2, 0.05), "plain": optax.adam(1e-2)}, labels
+  )
+  masked = optax.chain(
+    optax.masked(optax_ar.adam_ar(1e-2, 0.05), {"table": True, "dense": False}),
+    optax.masked(optax.adam(1e-2), {"table": False, "dense": True}),
+  )
+  via_mask_arg = optax_ar.adam_ar(
+    1e-2, 0.05, mask={"table": True, "dense": False}
+  )
+  table_alone, _ = _train(
+    optax_ar.adam_ar(1e-2, 0.05),
+    params["table"],
+    [g["table"] for g in grads_seq],
+  )
+  dense_alone, _ = _train(
+    optax.adam(1e-2), params["dense"], [g["dense"] for g in grads_seq]
+  )
+  for tx in (partitioned, masked, via_mask_arg):
+    result, _ = _train(tx, params, grads_seq)
+    np.testing.assert_allclose(result["table"], table_alone, rtol=1e-6)
+    np.testing.assert_allclose(result["dense"], dense_alone, rtol=1e-6)
+
+
+def test_multi_steps_counts_optimizer_steps_not_micro_batches():
+  params, grads_seq = _sparse_problem(2, steps=24)
+  every = 3
+  tx = optax.MultiSteps(optax_ar.adam_ar(1e-2, 0.05), every_k_schedule=every)
+  ours, state = _train(tx, params, grads_seq)
+  assert int(state.inner_opt_state.count) == len(grads_seq) // every
+
+  averaged = [
+    jax.tree.map(
+      lambda *g: np.mean(np.stack(g), axis=0), *grads_seq[i : i + every]
+    )
+    for i in range(0, len(grads_seq), every)
+  ]
+  expected, expected_state = _train(
+    optax_ar.adam_ar(1e-2, 0.05), params, averaged
+  )
+  for k in params:
+    np.testing.assert_allclose(ours[k], expected[k], rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(
+    state.inner_opt_state.last_step["table"],
+    expected_state.last_step["table"],
+  )
+
+
+def test_apply_if_finite_skips_a_nan_step_entirely():
+  params, grads_seq = _sparse_problem(3, steps=5)
+  tx = optax.apply_if_finite(optax_ar.adam_ar(1e-2, 0.05), 3)
+  params, state = _train(tx, params, grads_seq)
+  bad = jax.tree.map(
+    lambda g: jnp.asarray(g).at[0, 0].set(jnp.nan), grads_seq[0]
+  )
+  updates, new_state = jax.jit(tx.update)(bad, state, params)
+  jax.tree.map(
+    np.testing.assert_array_equal, updates, jax.tree.map(jnp.zeros_like, params)
+  )
+  jax.tree.map(
+    np.testing.assert_array_equal, new_state.inner_state, state.inner_state
+  )
+  assert int(new_state.notfinite_count) == 1
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_tree_map_params_reaches_moments_and_last_step(lazy):
+  params = {"table": jnp.ones((6, 4)), "dense": jnp.ones((4,))}
+  tx = optax_ar.adam_ar(1e-3, 1e-3, lazy=lazy)
+  state = tx.init(params)
+  labels = {"table": "T", "dense": "D"}
+  mapped = optax.tree_map_params(
+    tx,
+    lambda _, label: label,
+    state,
+    labels,
+    transform_non_params=lambda _: "other",
+  )
+  assert mapped.last_step == labels
+  assert mapped.inner_state[0].mu == labels
+  assert mapped.inner_state[0].nu == labels
+  assert mapped.count == "other"
+
+
+# Bad input.
+
+
+@pytest.mark.parametrize("alpha", [-1e-3, float("nan"), 1.0, 2.0])
+def test_bad_alpha_is_rejected(alpha):
+  with pytest.raises(ValueError, match="alpha"):
+    optax_ar.adam_ar(1e-3, alpha)
+  with pytest.raises(ValueError, match="alpha"):
+    optax_ar.adagrad_ar(1e-2, alpha)
+
+
+def test_non_numeric_arguments_are_rejected():
+  with pytest.raises(TypeError, match="alpha"):
+    optax_ar.adam_ar(1e-3, "1e-3")
+  with pytest.raises(TypeError, match="lazy"):
+    optax_ar.adaptive_interval_decay(1e-3, optax.sgd(0.1), lazy="yes")
+
+
+def test_zero_alpha_is_valid():
+  tx = optax_ar.adam_ar(1e-3, 0.0)
+  params = jnp.ones((2, 2))
+  tx.update(params, tx.init(params), params)
+
+
+def test_missing_params_are_rejected():
+  tx = optax_ar.adam_ar(1e-3, 1e-3)
+  params = jnp.ones((2, 2))
+  with pytest.raises(ValueError, match="params"):
+    tx.update(params, tx.init(params))
+
+
+def test_mismatched_mask_is_rejected():
+  params = {"table": jnp.ones((2, 2)), "dense": jnp.ones((2,))}
+  tx = optax_ar.adam_ar(1e-3, 1e-3, mask={"table": True, "other": False})
+  with pytest.raises(ValueError, match="mask"):
+    tx.init(params)
+  tx = optax_ar.adam_ar(1e-3, 1e-3, mask={"table": 1.0, "dense": False})
+  with pytest.raises(TypeError, match="mask"):
+    tx.init(params)
