@@ -1,6 +1,6 @@
 """The in-memory form every CTR dataset loader produces.
 
-Usage: ``dataset = examples.ctr.data.load(...); dataset.train.features["user"]``.
+Usage: ``dataset = load_dataset("frappe", path); dataset.train.features``.
 
 Conventions shared by the loaders, the models and the runner:
 
@@ -18,6 +18,7 @@ Conventions shared by the loaders, the models and the runner:
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +64,8 @@ class CTRDataset:
       none; hyperparameters are chosen on ``valid``, never on ``test``).
     frequencies: per field, an int64 array of length ``vocab_size`` with the
       number of training examples in which each ID occurs.
+    metadata: facts about how the dataset was built (source files, options,
+      counts of anything an option dropped or mapped to OOV); JSON-able.
   """
 
   name: str
@@ -71,3 +74,4 @@ class CTRDataset:
   valid: Split | None
   test: Split
   frequencies: dict[str, np.ndarray]
+  metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
