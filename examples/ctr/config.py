@@ -1,0 +1,193 @@
+"""The experiment configuration: one dataclass, the paper's defaults, presets.
+
+Usage: ``config = get_config("demo").replace(epochs=2)``.
+
+Every hyperparameter of SPEC.md is a field whose default is the paper's value
+(embedding dim 32, zero-initialised embeddings, Adam lr 1e-3, Adagrad lr
+1e-2, batch 2048, 4 epochs). :mod:`examples.ctr.main` turns every field into a
+command-line flag. Named presets (``get_config(name)``):
+
+* ``default``: the paper's settings on the synthetic dataset.
+* ``demo``: the README's main job: Adam vs AdamAR (best alpha of a small grid,
+  chosen on validation), DNN, synthetic data, 4 epochs, a few CPU minutes.
+* ``test``: a CPU-sized toy (seconds) for tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+#: The paper's alpha grid: 10^n for n = -6.5, -6, ..., -1.
+ALPHA_GRID = tuple(float(10.0**n) for n in np.arange(-6.5, -0.99, 0.5))
+
+#: Every optimizer name :func:`examples.ctr.optimizers.create_optimizer` knows.
+OPTIMIZERS = (
+  "adam",
+  "adamw",
+  "meda",
+  "sam",
+  "adam_ar",
+  "adam_ar_lazy",
+  "adagrad",
+  "adagrad_ar",
+)
+
+#: Optimizers whose grid is searched over alpha in compare mode (AdamW maps
+#: alpha to weight_decay = alpha / learning_rate).
+ALPHA_OPTIMIZERS = ("adamw", "adam_ar", "adam_ar_lazy", "adagrad_ar")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything one experiment needs.
+
+  Attributes:
+    name: experiment name; the default workdir is ``runs/<name>``.
+    mode: ``"train"`` (one run) or ``"compare"`` (optimizers x alphas x
+      seeds, then the paper-style table).
+    workdir: output folder (results JSON, plots, checkpoints); default
+      ``runs/<name>``.
+    resume: continue unfinished runs from their last epoch checkpoint.
+    checkpoint: save a checkpoint after every epoch (needed for resume).
+    progress: show a progress bar per epoch.
+    dataset: dataset name (``synthetic`` needs no files).
+    data_path: folder or file of the dataset (unused by ``synthetic``).
+    dataset_options: keyword options of the dataset loader.
+    model: backbone: ``dnn``, ``wdl``, ``xdeepfm`` or ``wukong``.
+    embedding_dim: embedding dimension (32 in the paper).
+    model_options: further keyword options of the backbone.
+    optimizer: one of :data:`OPTIMIZERS` (train mode).
+    learning_rate: None for the paper's value (1e-3 Adam family, 1e-2
+      Adagrad family).
+    alpha: AdamAR/AdagradAR decay per skipped step (train mode).
+    lazy: lazy (sparse) moments for ``adam_ar`` (``adam_ar_lazy`` is
+      always lazy, so that compare mode can show both).
+    ar_tables_only: apply the AR decay to the per-ID tables only (dense
+      weights are touched every step and get none anyway, except weights
+      with exactly zero gradient rows, e.g. behind dead ReLUs).
+    weight_decay: AdamW's decay; None means ``alpha / learning_rate``
+      (optax's adamw multiplies its decay by the learning rate).
+    sam_rho: SAM's adversarial step size.
+    batch_size: training batch size (the last partial batch is dropped).
+    eval_batch_size: evaluation batch size (the last batch is padded and
+      masked, so every example counts once).
+    epochs: passes over the training data.
+    seed: model init and per-epoch shuffles derive from it.
+    bucket_field: field whose IDs are split into frequency buckets; None
+      picks the field with the most IDs.
+    num_buckets: number of equal-count frequency buckets.
+    optimizers: optimizers of compare mode.
+    alphas: alpha grid of compare mode.
+    seeds: seeds of compare mode.
+    select_by: how compare mode picks the best alpha on the validation
+      split: ``"last"`` (validation AUC after the last epoch) or ``"best"``
+      (best validation AUC over epochs); both use the mean over seeds.
+  """
+
+  name: str = "default"
+  mode: str = "train"
+  workdir: str | None = None
+  resume: bool = False
+  checkpoint: bool = True
+  progress: bool = True
+  dataset: str = "synthetic"
+  data_path: str | None = None
+  dataset_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+  model: str = "dnn"
+  embedding_dim: int = 32
+  model_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+  optimizer: str = "adam_ar"
+  learning_rate: float | None = None
+  alpha: float = 1e-3
+  lazy: bool = False
+  ar_tables_only: bool = True
+  weight_decay: float | None = None
+  sam_rho: float = 0.05
+  batch_size: int = 2048
+  eval_batch_size: int = 8192
+  epochs: int = 4
+  seed: int = 0
+  bucket_field: str | None = None
+  num_buckets: int = 5
+  optimizers: tuple[str, ...] = ("adam", "adamw", "meda", "sam", "adam_ar")
+  alphas: tuple[float, ...] = ALPHA_GRID
+  seeds: tuple[int, ...] = (0,)
+  select_by: str = "last"
+
+  def replace(self, **changes: Any) -> Config:
+    """A copy with some fields changed (validated)."""
+    return dataclasses.replace(self, **changes)
+
+  def __post_init__(self):
+    if self.mode not in ("train", "compare"):
+      raise ValueError(f"mode must be train or compare, got {self.mode!r}")
+    for name in (self.optimizer, *self.optimizers):
+      if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; known: {OPTIMIZERS}")
+    if self.select_by not in ("last", "best"):
+      raise ValueError(f"select_by must be last or best: {self.select_by!r}")
+    if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+      raise ValueError("epochs and batch sizes must be positive")
+    if not self.alphas or not self.seeds or not self.optimizers:
+      raise ValueError("alphas, seeds and optimizers must be non-empty")
+
+  @property
+  def resolved_workdir(self) -> str:
+    return self.workdir or f"runs/{self.name}"
+
+
+def _presets() -> dict[str, Config]:
+  test_data = dict(
+    num_train=4096,
+    num_valid=1024,
+    num_test=1024,
+    vocab_sizes=(6, 30, 200, 1000),
+  )
+  return {
+    "default": Config(),
+    "demo": Config(
+      name="demo",
+      mode="compare",
+      optimizers=("adam", "adam_ar"),
+      alphas=(1e-3, 1e-2, 1e-1),
+      seeds=(0,),
+    ),
+    "test": Config(
+      name="test",
+      dataset_options=test_data,
+      embedding_dim=8,
+      model_options={"mlp_widths": (16, 8)},
+      learning_rate=1e-2,
+      batch_size=128,
+      eval_batch_size=512,
+      epochs=2,
+      optimizers=("adam", "adam_ar"),
+      alphas=(1e-3, 1e-2),
+      progress=False,
+    ),
+  }
+
+
+PRESETS = tuple(_presets())
+
+
+def get_config(name: str = "default") -> Config:
+  """Returns the named preset.
+
+  Args:
+    name: one of :data:`PRESETS`.
+
+  Returns:
+    The preset's :class:`Config`.
+
+  Example:
+    >>> get_config("default").batch_size, get_config("test").epochs
+    (2048, 2)
+  """
+  presets = _presets()
+  if name not in presets:
+    raise ValueError(f"unknown config {name!r}; known: {tuple(presets)}")
+  return presets[name]

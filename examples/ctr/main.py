@@ -1,0 +1,158 @@
+"""Command line of the CTR experiments: flags -> Config -> run -> table, plots.
+
+Usage: ``python -m examples.ctr --config demo`` (the README's main job), or
+``python -m examples.ctr --dataset synthetic --model dnn --optimizer adam_ar
+--alpha 1e-3 --epochs 4``, or ``python -m examples.ctr compare --optimizers
+adam,adamw,adam_ar --alphas 1e-4,1e-3 --seeds 0,1,2``.
+
+Every field of :class:`examples.ctr.config.Config` is a flag (``--field-name``,
+dashes for underscores) whose default is the chosen preset's value (the
+paper's, for ``--config default``). Tuples are comma-separated; dicts are
+JSON (``--model-options '{"mlp_widths": [256, 128]}'``); ``none`` clears an
+optional value; booleans take ``--flag`` / ``--no-flag``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import sys
+import time
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from examples.ctr import compare
+from examples.ctr import plots
+from examples.ctr.config import PRESETS
+from examples.ctr.config import Config
+from examples.ctr.config import get_config
+
+TABLE_FILE = "table.txt"
+
+
+def _parse_value(text: str, hint: Any) -> Any:
+  """Parses one flag value according to its type hint."""
+  origin, args = typing.get_origin(hint), typing.get_args(hint)
+  if origin in (typing.Union, types.UnionType):
+    if text.lower() == "none":
+      return None
+    return _parse_value(text, next(a for a in args if a is not type(None)))
+  if origin is tuple:
+    return tuple(_parse_value(t.strip(), args[0]) for t in text.split(",") if t)
+  if origin is dict:
+    return json.loads(text)
+  return hint(text)
+
+
+def _attribute_docs(cls: type) -> dict[str, str]:
+  """``{name: description}`` from the ``Attributes:`` of a class docstring."""
+  docs: dict[str, str] = {}
+  lines = (cls.__doc__ or "").split("Attributes:", 1)[-1].splitlines()
+  name = None
+  for line in lines:
+    match = re.match(r"^    (\w+): (.*)$", line)
+    if match:
+      name = match.group(1)
+      docs[name] = match.group(2)
+    elif name and line.startswith("      "):
+      docs[name] += " " + line.strip()
+  return docs
+
+
+def build_parser() -> argparse.ArgumentParser:
+  """An argparse parser with one flag per config field."""
+  parser = argparse.ArgumentParser(
+    prog="python -m examples.ctr",
+    description=__doc__.split("\n\n")[0],
+    formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+  )
+  parser.add_argument(
+    "mode_arg",
+    nargs="?",
+    choices=("train", "compare"),
+    metavar="MODE",
+    help="train (one run) or compare (a grid); default: the preset's mode",
+  )
+  parser.add_argument(
+    "--config", default="default", choices=PRESETS, help="preset to start from"
+  )
+  hints = typing.get_type_hints(Config)
+  docs = _attribute_docs(Config)
+  defaults = Config()
+  for field in dataclasses.fields(Config):
+    flag = "--" + field.name.replace("_", "-")
+    hint = hints[field.name]
+    default = getattr(defaults, field.name)
+    help_text = f"{docs.get(field.name, '')} [default preset: {default!r}]"
+    help_text = help_text.replace("%", "%%")
+    if hint is bool:
+      parser.add_argument(
+        flag,
+        dest=field.name,
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help=help_text,
+      )
+    else:
+      parser.add_argument(
+        flag,
+        dest=field.name,
+        default=argparse.SUPPRESS,
+        metavar="VALUE",
+        type=lambda text, hint=hint: _parse_value(text, hint),
+        help=help_text,
+      )
+  return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> Config:
+  """The Config that ``argv`` describes (preset, then flags).
+
+  Example:
+    >>> c = parse_config(["compare", "--config", "test", "--alphas",
+    ...                   "1e-4,1e-2", "--no-progress"])
+    >>> c.mode, c.alphas, c.progress, c.epochs
+    ('compare', (0.0001, 0.01), False, 2)
+  """
+  args = vars(build_parser().parse_args(argv))
+  config = get_config(args.pop("config"))
+  mode = args.pop("mode_arg")
+  if mode is not None:
+    args["mode"] = mode
+  return config.replace(**args)
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+  """Runs the experiment of ``argv``; prints the table, writes the plots."""
+  try:  # orbax logs every checkpoint at INFO level through absl.
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.WARNING)
+  except ImportError:
+    pass
+  config = parse_config(argv)
+  workdir = config.resolved_workdir
+  tic = time.perf_counter()
+  try:
+    runs = compare.run_experiment(config)
+  except KeyboardInterrupt:
+    print(
+      f"\ninterrupted: finished epochs are in {workdir}; continue with the "
+      "same flags and --resume",
+      file=sys.stderr,
+    )
+    raise SystemExit(130) from None
+  table = compare.format_table(runs, config.select_by)
+  paths = plots.write_plots(runs, workdir, config.select_by)
+  with open(os.path.join(workdir, TABLE_FILE), "w") as f:
+    f.write(table + "\n")
+  print(table)
+  print(f"\nresults: {os.path.join(workdir, 'results.json')}")
+  print("plots: " + ", ".join(paths))
+  print(f"wall time: {time.perf_counter() - tic:.1f} s", file=sys.stderr)
+  return runs

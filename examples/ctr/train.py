@@ -1,0 +1,410 @@
+"""Training and evaluation of one CTR run, as a library of small functions.
+
+Usage: ``run = train_and_evaluate(config, dataset, workdir="runs/x")``.
+
+The state is functional NNX: ``graphdef, params, rest = nnx.split(model,
+nnx.Param, ...)``; :func:`make_train_step` returns a pure jitted
+``train_step(state, batch) -> (state, metrics)`` that donates its state and
+compiles once (fixed batch size; the last partial training batch is
+dropped). Evaluation pads the last batch and drops the padding on the host,
+so every example counts exactly once, and computes exact AUC and logloss
+there. After every epoch the run's results JSON is rewritten atomically and
+an orbax checkpoint (params, optimizer state, model state, epoch) is saved;
+per-epoch shuffles derive from ``(seed, epoch)``, so ``resume`` reproduces an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+import optax_ar
+from examples.ctr import checkpoints
+from examples.ctr import metrics as metrics_lib
+from examples.ctr import models
+from examples.ctr import optimizers
+from examples.ctr import progress
+from examples.ctr import results as results_lib
+from examples.ctr.config import ALPHA_OPTIMIZERS
+from examples.ctr.config import Config
+from examples.ctr.data import registry
+from examples.ctr.data import schema
+from examples.ctr.data.pipeline import Batch
+from examples.ctr.data.pipeline import BatchIterator
+
+RESULTS_FILE = "results.json"
+
+
+class TrainState(NamedTuple):
+  """What a training step carries.
+
+  Attributes:
+    params: the model's ``nnx.Param`` state.
+    opt_state: the optimizer state.
+    rest: the model's other state (RNG streams, batch statistics).
+  """
+
+  params: Any
+  opt_state: Any
+  rest: Any
+
+
+def load_dataset(config: Config) -> schema.CTRDataset:
+  """Loads ``config.dataset`` (``synthetic`` is built in memory)."""
+  return registry.load_dataset(
+    config.dataset, config.data_path, **config.dataset_options
+  )
+
+
+def create_model(
+  config: Config, fields: Sequence[schema.FieldSpec], seed: int
+) -> nnx.Module:
+  """The backbone ``config.model`` with ``config.embedding_dim``."""
+  return models.create_model(
+    config.model,
+    fields,
+    rngs=nnx.Rngs(seed),
+    embedding_dim=config.embedding_dim,
+    **config.model_options,
+  )
+
+
+def create_optimizer(
+  config: Config, name: str, alpha: float | None, table_mask: Any
+) -> optimizers.OptimizerSpec:
+  """The optimizer ``name`` with the config's hyperparameters."""
+  return optimizers.create_optimizer(
+    name,
+    table_mask,
+    learning_rate=config.learning_rate,
+    alpha=config.alpha if alpha is None else alpha,
+    lazy=config.lazy,
+    ar_tables_only=config.ar_tables_only,
+    weight_decay=config.weight_decay,
+    sam_rho=config.sam_rho,
+  )
+
+
+class Setup(NamedTuple):
+  """A run's initial state and what its steps are built from."""
+
+  graphdef: nnx.GraphDef  # the model in train mode
+  eval_graphdef: nnx.GraphDef  # the model in eval mode
+  state: TrainState
+  table_mask: Any  # per-ID tables of ``state.params``
+  spec: optimizers.OptimizerSpec
+
+
+def create_train_state(
+  config: Config,
+  fields: Sequence[schema.FieldSpec],
+  optimizer: str,
+  alpha: float | None,
+  seed: int,
+) -> Setup:
+  """Creates the model and optimizer and splits them into a TrainState."""
+  model = create_model(config, fields, seed)
+  model.eval()
+  eval_graphdef, _, _ = nnx.split(model, nnx.Param, ...)
+  model.train()
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  table_mask = models.per_id_table_mask(params)
+  spec = create_optimizer(config, optimizer, alpha, table_mask)
+  state = TrainState(params, spec.tx.init(params), rest)
+  return Setup(graphdef, eval_graphdef, state, table_mask, spec)
+
+
+# Jitted steps, shared by runs with the same model and optimizer code (an
+# alpha grid differs only in hyperparameters held in the optimizer state).
+_STEP_CACHE: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def make_train_step(
+  graphdef: nnx.GraphDef, spec: optimizers.OptimizerSpec
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
+  """A jitted ``train_step(state, batch) -> (state, {"loss": mean loss})``.
+
+  The state is donated; the loss is the weighted mean sigmoid
+  cross-entropy. For SAM the update gets the gradient function it needs
+  (same batch for the adversarial step). Steps are cached on ``(graphdef,
+  spec.static_key)``.
+  """
+  key = ("train", graphdef, spec.static_key)
+  if key not in _STEP_CACHE:
+    _STEP_CACHE[key] = _make_train_step(graphdef, spec)
+  return _STEP_CACHE[key]
+
+
+def _make_train_step(graphdef, spec):
+
+  def loss_fn(params, rest, batch: Batch):
+    model = nnx.merge(graphdef, params, rest)
+    losses = optax.sigmoid_binary_cross_entropy(
+      model(batch.features), batch.labels
+    )
+    loss = jnp.sum(losses * batch.weights) / jnp.maximum(batch.weights.sum(), 1)
+    return loss, nnx.state(model, nnx.Not(nnx.Param))
+
+  grad_fn = jax.grad(loss_fn, has_aux=True)
+
+  def train_step(state: TrainState, batch: Batch):
+    (loss, rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params, state.rest, batch
+    )
+    extra = {}
+    if spec.needs_grad_fn:
+      old_rest = state.rest
+      extra["grad_fn"] = lambda p, _: grad_fn(p, old_rest, batch)[0]
+    updates, opt_state = spec.tx.update(
+      grads, state.opt_state, state.params, **extra
+    )
+    params = optax.apply_updates(state.params, updates)
+    return TrainState(params, opt_state, rest), {"loss": loss}
+
+  return jax.jit(train_step, donate_argnums=0)
+
+
+def make_eval_step(
+  graphdef: nnx.GraphDef,
+) -> Callable[[Any, Any, dict[str, np.ndarray]], jax.Array]:
+  """A jitted ``eval_step(params, rest, features) -> logits`` (cached)."""
+
+  def eval_step(params, rest, features):
+    return nnx.merge(graphdef, params, rest)(features)
+
+  key = ("eval", graphdef)
+  if key not in _STEP_CACHE:
+    _STEP_CACHE[key] = jax.jit(eval_step)
+  return _STEP_CACHE[key]
+
+
+def predict(
+  eval_step: Callable[..., jax.Array],
+  params: Any,
+  rest: Any,
+  split: schema.Split,
+  batch_size: int,
+) -> np.ndarray:
+  """Logits of every example of ``split``, in order, on the host.
+
+  The last batch is padded (one compilation); its padding rows, which have
+  weight 0 and come last, are dropped here.
+  """
+  outputs = []
+  for batch in BatchIterator(split, batch_size).epoch(0):
+    logits = np.asarray(eval_step(params, rest, batch.features))
+    outputs.append(logits[batch.weights > 0])
+  return np.concatenate(outputs)
+
+
+def evaluate(
+  eval_step: Callable[..., jax.Array],
+  params: Any,
+  rest: Any,
+  split: schema.Split | None,
+  batch_size: int,
+) -> tuple[float | None, float | None]:
+  """Exact ``(auc, logloss)`` of ``split``; ``(None, None)`` without one."""
+  if split is None:
+    return None, None
+  logits = predict(eval_step, params, rest, split, batch_size)
+  return (
+    metrics_lib.roc_auc(split.labels, logits),
+    metrics_lib.log_loss(split.labels, logits),
+  )
+
+
+def train_epoch(
+  train_step: Callable[..., Any],
+  state: TrainState,
+  split: schema.Split,
+  batch_size: int,
+  seed: int,
+  epoch: int,
+  hooks: Sequence[progress.Hook] = (),
+) -> tuple[TrainState, float]:
+  """One pass over ``split``; returns the state and the mean training loss."""
+  losses = []
+  batches = BatchIterator(
+    split, batch_size, shuffle=True, seed=seed, drop_remainder=True
+  )
+  for batch in batches.epoch(epoch):
+    state, step_metrics = train_step(state, batch)
+    if losses:  # Sync one step behind, so the bar shows the real pace.
+      losses[-1] = float(losses[-1])
+    losses.append(step_metrics["loss"])
+    for hook in hooks:
+      hook.after_step(batch_size)
+  if not losses:
+    raise ValueError(f"no full batch of {batch_size} in {len(split)} examples")
+  return state, float(np.mean([float(x) for x in losses]))
+
+
+def evaluate_epoch(
+  eval_step: Callable[..., jax.Array],
+  state: TrainState,
+  dataset: schema.CTRDataset,
+  config: Config,
+  table_mask: Any,
+  buckets: tuple[str, Sequence[np.ndarray]],
+) -> dict[str, Any]:
+  """Test and validation AUC/logloss, and the embedding norms of ``state``.
+
+  Args:
+    eval_step: from :func:`make_eval_step`.
+    state: the trained state.
+    dataset: the data.
+    config: gives the evaluation batch size.
+    table_mask: marks the per-ID tables.
+    buckets: ``(field, ID arrays)`` of the frequency buckets.
+
+  Returns:
+    The epoch metrics of :mod:`examples.ctr.results` but ``epoch``,
+    ``train_loss`` and ``examples_per_sec``.
+  """
+  valid_auc, valid_logloss = evaluate(
+    eval_step, state.params, state.rest, dataset.valid, config.eval_batch_size
+  )
+  test_auc, test_logloss = evaluate(
+    eval_step, state.params, state.rest, dataset.test, config.eval_batch_size
+  )
+  field, ids = buckets
+  return {
+    "eval_auc": test_auc,
+    "eval_logloss": test_logloss,
+    "valid_auc": valid_auc,
+    "valid_logloss": valid_logloss,
+    "embedding_sq_norm": metrics_lib.embedding_sq_norm(
+      state.params, table_mask
+    ),
+    "bucket_sq_norms": metrics_lib.bucket_sq_norms(
+      state.params, table_mask, field, ids
+    ),
+  }
+
+
+def train_and_evaluate(
+  config: Config,
+  dataset: schema.CTRDataset,
+  workdir: str,
+  *,
+  optimizer: str | None = None,
+  alpha: float | None = None,
+  seed: int | None = None,
+  hooks: Sequence[progress.Hook] = (),
+  on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+  """Trains one run and evaluates it after every epoch.
+
+  Args:
+    config: the experiment config.
+    dataset: the data.
+    workdir: the run's folder: ``results.json`` (rewritten after every
+      epoch) and ``checkpoints/``.
+    optimizer: optimizer name; default ``config.optimizer``.
+    alpha: AR alpha (AdamW: weight_decay = alpha / lr); default
+      ``config.alpha``. Recorded as None for optimizers without one.
+    seed: default ``config.seed``.
+    hooks: progress hooks.
+    on_epoch_end: called with the run record after each epoch is saved.
+
+  Returns:
+    The run record (see :mod:`examples.ctr.results`).
+  """
+  name = optimizer or config.optimizer
+  seed = config.seed if seed is None else seed
+  has_alpha = name in ALPHA_OPTIMIZERS
+  alpha = (config.alpha if alpha is None else alpha) if has_alpha else None
+
+  setup = create_train_state(config, dataset.fields, name, alpha, seed)
+  spec, state, table_mask = setup.spec, setup.state, setup.table_mask
+  params = state.params
+  # MEDA resets the tables to their init (the state's buffers are donated).
+  init_params = (
+    jax.tree.map(jnp.copy, params) if spec.reset_tables_each_epoch else None
+  )
+
+  bucket_field = config.bucket_field or metrics_lib.largest_field(
+    dataset.frequencies
+  )
+  freq = dataset.frequencies[bucket_field]
+  bucket_ids = metrics_lib.frequency_buckets(freq, config.num_buckets)
+  buckets = (bucket_field, bucket_ids)
+  run = {
+    "dataset": dataset.name,
+    "model": config.model,
+    "optimizer": name,
+    "alpha": alpha,
+    "seed": seed,
+    "hyperparams": dict(spec.hyperparams, batch_size=config.batch_size),
+    "bucket_field": bucket_field,
+    "bucket_sizes": [len(b) for b in bucket_ids],
+    "bucket_frequency_ranges": [
+      [int(freq[b].min()), int(freq[b].max())] if len(b) else [0, 0]
+      for b in bucket_ids
+    ],
+    "epochs": [],
+  }
+
+  os.makedirs(workdir, exist_ok=True)
+  results_path = os.path.join(workdir, RESULTS_FILE)
+  if not config.resume:
+    checkpoints.remove_checkpoints(workdir)
+  manager = None
+  if config.checkpoint:
+    manager = checkpoints.checkpoint_manager(workdir)
+  start = 0
+  if config.resume and manager is not None:
+    restored = checkpoints.restore_checkpoint(manager, state)
+    if restored is not None:
+      state, start = restored
+      previous = results_lib.read_results(results_path)
+      if not previous or len(previous[0]["epochs"]) < start:
+        raise ValueError(f"{results_path} lacks epochs up to {start}")
+      run["epochs"] = previous[0]["epochs"][:start]
+
+  train_step = make_train_step(setup.graphdef, spec)
+  eval_step = make_eval_step(setup.eval_graphdef)
+  try:
+    for epoch in range(start + 1, config.epochs + 1):
+      if spec.reset_tables_each_epoch and epoch > 1:
+        params, opt_state = optax_ar.reset_leaves(
+          spec.tx, state.params, state.opt_state, table_mask, init_params
+        )
+        state = TrainState(params, opt_state, state.rest)
+      for hook in hooks:
+        hook.start_epoch(epoch, config.epochs, len(dataset.train))
+      tic = time.perf_counter()
+      state, train_loss = train_epoch(
+        train_step, state, dataset.train, config.batch_size, seed, epoch, hooks
+      )
+      train_time = time.perf_counter() - tic
+      num_trained = len(dataset.train) // config.batch_size * config.batch_size
+      record = {"epoch": epoch, "train_loss": train_loss}
+      record.update(
+        evaluate_epoch(eval_step, state, dataset, config, table_mask, buckets)
+      )
+      record["examples_per_sec"] = num_trained / train_time
+      run["epochs"].append(record)
+      results_lib.write_results(results_path, [run])
+      if manager is not None:
+        checkpoints.save_checkpoint(manager, epoch, state)
+      for hook in hooks:
+        hook.end_epoch(epoch, record)
+      if on_epoch_end is not None:
+        on_epoch_end(run)
+  finally:
+    if manager is not None:
+      manager.close()
+  return run
