@@ -18,7 +18,7 @@ demo: $(STAMP)
 
 ## Lint, then every test and doctest (long experiments are marked slow: make test PYTEST_ARGS="-m slow").
 test: $(STAMP) lint
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
