@@ -16,6 +16,7 @@ command-line flag. Named presets (``get_config(name)``):
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,9 @@ class Config:
     select_by: how compare mode picks the best alpha on the validation
       split: ``"last"`` (validation AUC after the last epoch) or ``"best"``
       (best validation AUC over epochs); both use the mean over seeds.
+    mesh: device mesh ``DATAxMODEL`` (e.g. ``2x4``: batches split 2 ways,
+      per-ID tables split by rows 4 ways; see :mod:`examples.ctr.sharding`
+      and docs/SCALING.md); None trains on one device.
   """
 
   name: str = "default"
@@ -116,6 +120,7 @@ class Config:
   alphas: tuple[float, ...] = ALPHA_GRID
   seeds: tuple[int, ...] = (0,)
   select_by: str = "last"
+  mesh: str | None = None
 
   def replace(self, **changes: Any) -> Config:
     """A copy with some fields changed (validated)."""
@@ -133,6 +138,9 @@ class Config:
       raise ValueError("epochs and batch sizes must be positive")
     if not self.alphas or not self.seeds or not self.optimizers:
       raise ValueError("alphas, seeds and optimizers must be non-empty")
+    mesh_pattern = r"[1-9]\d*x[1-9]\d*"
+    if self.mesh is not None and not re.fullmatch(mesh_pattern, self.mesh):
+      raise ValueError(f"mesh must be DATAxMODEL, e.g. 2x4: {self.mesh!r}")
 
   @property
   def resolved_workdir(self) -> str:
@@ -152,7 +160,10 @@ def _presets() -> dict[str, Config]:
       name="demo",
       mode="compare",
       optimizers=("adam", "adam_ar"),
-      alphas=(1e-3, 1e-2, 1e-1),
+      # The synthetic data is calibrated at batch 512 (390 steps per epoch):
+      # see examples/ctr/data/synthetic.py for the touch-gap analysis.
+      batch_size=512,
+      alphas=(3e-3, 1e-2, 3e-2),
       seeds=(0,),
     ),
     "test": Config(
