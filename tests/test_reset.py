@@ -99,3 +99,23 @@ def test_reset_rejects_mismatched_mask():
   params, state = _trained(tx)
   with pytest.raises(ValueError, match="mask"):
     optax_ar.reset_leaves(tx, params, state, {"table": True})
+
+
+def test_reset_params_do_not_alias_init_params():
+  # A jitted step donates the params it is given; on GPU/TPU that deletes
+  # their buffers, so the reset must hand out copies of `init_params`.
+  tx = optax.adam(0.1)
+  params, state = _trained(tx)
+  init = {"table": jnp.full((5, 3), 7.0), "dense": jnp.zeros(3)}
+  for _ in range(2):
+    params, state = optax_ar.reset_leaves(
+      tx, params, state, MASK, init_params=init
+    )
+    assert params["table"] is not init["table"]
+    assert (
+      params["table"].unsafe_buffer_pointer()
+      != init["table"].unsafe_buffer_pointer()
+    )
+    params["table"].delete()  # what donation does on an accelerator
+    np.testing.assert_array_equal(init["table"], 7.0)
+    params = dict(params, table=jnp.ones((5, 3)))

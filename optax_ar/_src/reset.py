@@ -47,7 +47,8 @@ def reset_leaves(
     mask: a tree of bools like ``params`` (or a prefix), or a callable
       ``params -> tree``, selecting the leaves to reset.
     init_params: values to reset to; default zeros (the paper's embedding
-      init).
+      init). They are copied, so the caller may donate the returned params
+      and reuse ``init_params`` for the next reset.
 
   Returns:
     ``(params, opt_state)`` after the reset.
@@ -68,8 +69,13 @@ def reset_leaves(
   mask_tree = validation.resolve_mask(mask, params)
   if init_params is None:
     init_params = jax.tree.map(jnp.zeros_like, params)
+  # Copies, so that donating the new params (as a jitted train step does)
+  # never deletes the caller's `init_params` for the next reset.
   new_params = jax.tree.map(
-    lambda m, p, p0: p0 if m else p, mask_tree, params, init_params
+    lambda m, p, p0: jnp.array(p0, copy=True) if m else p,
+    mask_tree,
+    params,
+    init_params,
   )
   fresh_state = optimizer.init(new_params)
   zipped = jax.tree.map(_Pair, fresh_state, opt_state)
