@@ -1,0 +1,104 @@
+"""End-to-end training throughput: the DNN on Amazon Sports, Adam vs AdamAR.
+
+Usage: ``python benchmarks/train_throughput.py --data-dir ../shared/data``
+(``--optimizers adam,adam_ar,adam_ar_lazy --steps 40 --rounds 3``).
+
+Runs the example runner's own jitted ``train_step`` (``examples.ctr.train``)
+over its own shuffled, prefetching ``BatchIterator`` at batch 2048, with the
+optimizers interleaved: each round runs ``--steps`` steps of every optimizer
+(after one untimed warm-up step, which also compiles in the first round).
+Reports examples/s (median over rounds, compilation excluded), the ratio to
+the first optimizer, and the share of wall time spent waiting for the next
+batch (time blocked in the iterator's ``next``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from examples.ctr import train  # noqa: E402
+from examples.ctr.config import get_config  # noqa: E402
+from examples.ctr.data.pipeline import BatchIterator  # noqa: E402
+
+
+def timed_steps(step, state, batches, steps):
+  """Runs ``steps`` steps; returns (state, wall seconds, data-wait seconds)."""
+  wait = 0.0
+  start = time.perf_counter()
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    batch = next(batches)
+    wait += time.perf_counter() - t0
+    state, metrics = step(state, batch)
+  jax.block_until_ready((state, metrics))
+  return state, time.perf_counter() - start, wait
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--data-dir", default="../shared/data")
+  parser.add_argument("--dataset", default="amazon-sports")
+  parser.add_argument("--model", default="dnn")
+  parser.add_argument("--optimizers", default="adam,adam_ar")
+  parser.add_argument("--batch-size", type=int, default=2048)
+  parser.add_argument("--steps", type=int, default=40)
+  parser.add_argument("--rounds", type=int, default=5)
+  args = parser.parse_args(argv)
+
+  config = get_config("default").replace(
+    dataset=args.dataset,
+    data_path=args.data_dir,
+    model=args.model,
+    batch_size=args.batch_size,
+    progress=False,
+  )
+  start = time.perf_counter()
+  dataset = train.load_dataset(config)
+  print(
+    f"{args.dataset}: {len(dataset.train)} training examples, "
+    f"{len(dataset.fields)} fields (vocab sizes "
+    f"{[f.vocab_size for f in dataset.fields]}), loaded in "
+    f"{time.perf_counter() - start:.1f} s; model {args.model}, batch "
+    f"{args.batch_size}, {args.rounds} rounds x {args.steps} steps"
+  )
+  names = args.optimizers.split(",")
+  runs = {}
+  for name in names:
+    setup = train.create_train_state(config, dataset.fields, name, None, 0)
+    step = train.make_train_step(setup.graphdef, setup.spec)
+    iterator = BatchIterator(
+      dataset.train,
+      args.batch_size,
+      shuffle=True,
+      seed=0,
+      drop_remainder=True,
+    )
+    runs[name] = {"step": step, "state": setup.state, "iter": iterator}
+  samples = {name: [] for name in names}
+  for round_index in range(args.rounds):
+    for name in names:
+      run = runs[name]
+      batches = iter(run["iter"].epoch(round_index))
+      state, _, _ = timed_steps(run["step"], run["state"], batches, 1)
+      state, wall, wait = timed_steps(run["step"], state, batches, args.steps)
+      run["state"] = state
+      samples[name].append((args.steps * args.batch_size / wall, wait / wall))
+      del batches
+  base = np.median([s[0] for s in samples[names[0]]])
+  print("\n| optimizer | examples/s | ratio | waiting for data |")
+  print("|---|---:|---:|---:|")
+  for name in names:
+    rate = float(np.median([s[0] for s in samples[name]]))
+    wait = float(np.median([s[1] for s in samples[name]]))
+    print(f"| {name} | {rate:,.0f} | {rate / base:.3f} | {100 * wait:.1f}% |")
+
+
+if __name__ == "__main__":
+  main()
