@@ -76,13 +76,23 @@ class Config:
     eval_batch_size: evaluation batch size (the last batch is padded and
       masked, so every example counts once).
     epochs: passes over the training data.
+    subsample: keep only the first that many examples of every split (smoke
+      tests of a pipeline); None keeps all.
     seed: model init and per-epoch shuffles derive from it.
     bucket_field: field whose IDs are split into frequency buckets; None
       picks the field with the most IDs.
     num_buckets: number of equal-count frequency buckets.
     optimizers: optimizers of compare mode.
     alphas: alpha grid of compare mode.
+    alpha_per_epoch: state ``alpha`` and ``alphas`` as the decay per epoch
+      (batch-size invariant): a run uses ``alpha / steps_per_epoch`` per
+      step (AdamW: ``weight_decay = that / lr``). AR's total decay of a row
+      over an epoch is about ``alpha * steps_per_epoch`` whatever the row's
+      frequency, and a row unseen for ``1 / alpha`` epochs is wiped.
     seeds: seeds of compare mode.
+    confirm_seeds: compare mode: further seeds run only at each optimizer's
+      alpha chosen on validation over ``seeds`` (cheap extra seeds for the
+      reported rows).
     select_by: how compare mode picks the best alpha on the validation
       split: ``"last"`` (validation AUC after the last epoch) or ``"best"``
       (best validation AUC over epochs); both use the mean over seeds.
@@ -113,12 +123,15 @@ class Config:
   batch_size: int = 2048
   eval_batch_size: int = 8192
   epochs: int = 4
+  subsample: int | None = None
   seed: int = 0
   bucket_field: str | None = None
   num_buckets: int = 5
   optimizers: tuple[str, ...] = ("adam", "adamw", "meda", "sam", "adam_ar")
   alphas: tuple[float, ...] = ALPHA_GRID
+  alpha_per_epoch: bool = False
   seeds: tuple[int, ...] = (0,)
+  confirm_seeds: tuple[int, ...] = ()
   select_by: str = "last"
   mesh: str | None = None
 

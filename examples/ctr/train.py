@@ -12,10 +12,18 @@ there. After every epoch the run's results JSON is rewritten atomically and
 an orbax checkpoint (params, optimizer state, model state, epoch) is saved;
 per-epoch shuffles derive from ``(seed, epoch)``, so ``resume`` reproduces an
 uninterrupted run.
+
+With ``config.mesh`` (e.g. ``"2x4"``) the run is sharded over a
+``("data", "model")`` device mesh (:mod:`examples.ctr.sharding`): batches
+split over ``data``, per-ID tables and their optimizer state split by rows
+over ``model`` (padded with zero rows to a multiple of it), the rest
+replicated; the jitted steps state their input and output shardings.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable
@@ -36,6 +44,7 @@ from examples.ctr import models
 from examples.ctr import optimizers
 from examples.ctr import progress
 from examples.ctr import results as results_lib
+from examples.ctr import sharding
 from examples.ctr.config import ALPHA_OPTIMIZERS
 from examples.ctr.config import Config
 from examples.ctr.data import registry
@@ -61,9 +70,29 @@ class TrainState(NamedTuple):
 
 
 def load_dataset(config: Config) -> schema.CTRDataset:
-  """Loads ``config.dataset`` (``synthetic`` is built in memory)."""
-  return registry.load_dataset(
+  """Loads ``config.dataset`` (``synthetic`` is built in memory).
+
+  With ``config.subsample``, every split keeps only its first that many
+  examples (smoke tests; vocabularies and frequencies are the full data's).
+  """
+  dataset = registry.load_dataset(
     config.dataset, config.data_path, **config.dataset_options
+  )
+  n = config.subsample
+  if n is None:
+    return dataset
+
+  def head(split):
+    if split is None:
+      return None
+    features = {k: np.asarray(v[:n]) for k, v in split.features.items()}
+    return schema.Split(features, np.asarray(split.labels[:n]))
+
+  return dataclasses.replace(
+    dataset,
+    train=head(dataset.train),
+    valid=head(dataset.valid),
+    test=head(dataset.test),
   )
 
 
@@ -104,6 +133,8 @@ class Setup(NamedTuple):
   state: TrainState
   table_mask: Any  # per-ID tables of ``state.params``
   spec: optimizers.OptimizerSpec
+  mesh: jax.sharding.Mesh | None = None  # None: one device
+  shardings: TrainState | None = None  # of ``state``, with a mesh
 
 
 def create_train_state(
@@ -112,8 +143,15 @@ def create_train_state(
   optimizer: str,
   alpha: float | None,
   seed: int,
+  mesh: jax.sharding.Mesh | None = None,
 ) -> Setup:
-  """Creates the model and optimizer and splits them into a TrainState."""
+  """Creates the model and optimizer and splits them into a TrainState.
+
+  With a ``mesh``, the per-ID tables are padded with zero rows to a multiple
+  of the ``model`` axis and every leaf of the state is placed on its
+  sharding (:mod:`examples.ctr.sharding`); the optimizer state is created
+  by a jitted ``init`` with those output shardings.
+  """
   model = create_model(config, fields, seed)
   model.eval()
   eval_graphdef, _, _ = nnx.split(model, nnx.Param, ...)
@@ -121,8 +159,29 @@ def create_train_state(
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   table_mask = models.per_id_table_mask(params)
   spec = create_optimizer(config, optimizer, alpha, table_mask)
-  state = TrainState(params, spec.tx.init(params), rest)
-  return Setup(graphdef, eval_graphdef, state, table_mask, spec)
+  if mesh is None:
+    state = TrainState(params, spec.tx.init(params), rest)
+    return Setup(graphdef, eval_graphdef, state, table_mask, spec)
+  params = sharding.pad_tables(
+    params, table_mask, sharding.model_axis_size(mesh)
+  )
+  shardings = TrainState(
+    sharding.param_shardings(params, table_mask, mesh), None, None
+  )
+  shardings = TrainState(
+    shardings.params,
+    sharding.opt_state_shardings(spec.tx, params, shardings.params, mesh),
+    jax.tree.map(lambda _: sharding.replicated(mesh), rest),
+  )
+  params = jax.device_put(params, shardings.params)
+  state = TrainState(
+    params,
+    jax.jit(spec.tx.init, out_shardings=shardings.opt_state)(params),
+    jax.device_put(rest, shardings.rest),
+  )
+  return Setup(
+    graphdef, eval_graphdef, state, table_mask, spec, mesh, shardings
+  )
 
 
 # Jitted steps, shared by runs with the same model and optimizer code (an
@@ -131,22 +190,42 @@ _STEP_CACHE: dict[tuple[Any, ...], Callable[..., Any]] = {}
 
 
 def make_train_step(
-  graphdef: nnx.GraphDef, spec: optimizers.OptimizerSpec
+  graphdef: nnx.GraphDef,
+  spec: optimizers.OptimizerSpec,
+  mesh: jax.sharding.Mesh | None = None,
+  shardings: TrainState | None = None,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
   """A jitted ``train_step(state, batch) -> (state, {"loss": mean loss})``.
 
   The state is donated; the loss is the weighted mean sigmoid
   cross-entropy. For SAM the update gets the gradient function it needs
   (same batch for the adversarial step). Steps are cached on ``(graphdef,
-  spec.static_key)``.
+  spec.static_key, mesh)``.
+
+  With a ``mesh`` (and the state's ``shardings`` from
+  :func:`create_train_state`), the step takes and returns the state with
+  those shardings, and the host batch is split over the ``data`` axis.
   """
-  key = ("train", graphdef, spec.static_key)
+  key = ("train", graphdef, spec.static_key, mesh)
   if key not in _STEP_CACHE:
-    _STEP_CACHE[key] = _make_train_step(graphdef, spec)
+    step = _make_train_step(graphdef, spec, mesh, shardings)
+    if mesh is not None:
+      step = _with_sharded_batch(step, sharding.batch_sharding(mesh))
+    _STEP_CACHE[key] = step
   return _STEP_CACHE[key]
 
 
-def _make_train_step(graphdef, spec):
+def _with_sharded_batch(step, batch_sharding):
+  """Places host batches on ``batch_sharding`` before calling ``step``."""
+
+  def sharded_step(state, batch):
+    return step(state, sharding.shard_tree(batch, batch_sharding))
+
+  sharded_step.jitted = step  # for ``.lower()`` (HLO checks)
+  return sharded_step
+
+
+def _make_train_step(graphdef, spec, mesh=None, shardings=None):
 
   def loss_fn(params, rest, batch: Batch):
     model = nnx.merge(graphdef, params, rest)
@@ -172,20 +251,44 @@ def _make_train_step(graphdef, spec):
     params = optax.apply_updates(state.params, updates)
     return TrainState(params, opt_state, rest), {"loss": loss}
 
-  return jax.jit(train_step, donate_argnums=0)
+  if mesh is None:
+    return jax.jit(train_step, donate_argnums=0)
+  return jax.jit(
+    train_step,
+    donate_argnums=0,
+    in_shardings=(shardings, sharding.batch_sharding(mesh)),
+    out_shardings=(shardings, sharding.replicated(mesh)),
+  )
 
 
 def make_eval_step(
   graphdef: nnx.GraphDef,
+  mesh: jax.sharding.Mesh | None = None,
+  shardings: TrainState | None = None,
 ) -> Callable[[Any, Any, dict[str, np.ndarray]], jax.Array]:
-  """A jitted ``eval_step(params, rest, features) -> logits`` (cached)."""
+  """A jitted ``eval_step(params, rest, features) -> logits`` (cached).
+
+  With a ``mesh``, features are split over ``data`` and the logits come
+  back replicated (every host can read them).
+  """
 
   def eval_step(params, rest, features):
     return nnx.merge(graphdef, params, rest)(features)
 
-  key = ("eval", graphdef)
+  key = ("eval", graphdef, mesh)
   if key not in _STEP_CACHE:
-    _STEP_CACHE[key] = jax.jit(eval_step)
+    if mesh is None:
+      _STEP_CACHE[key] = jax.jit(eval_step)
+    else:
+      by_batch = sharding.batch_sharding(mesh)
+      step = jax.jit(
+        eval_step,
+        in_shardings=(shardings.params, shardings.rest, by_batch),
+        out_shardings=sharding.replicated(mesh),
+      )
+      _STEP_CACHE[key] = lambda params, rest, features: step(
+        params, rest, sharding.shard_tree(features, by_batch)
+      )
   return _STEP_CACHE[key]
 
 
@@ -326,8 +429,19 @@ def train_and_evaluate(
   seed = config.seed if seed is None else seed
   has_alpha = name in ALPHA_OPTIMIZERS
   alpha = (config.alpha if alpha is None else alpha) if has_alpha else None
+  steps_per_epoch = len(dataset.train) // config.batch_size
+  step_alpha = alpha
+  if config.alpha_per_epoch and alpha is not None:
+    step_alpha = alpha / max(steps_per_epoch, 1)
 
-  setup = create_train_state(config, dataset.fields, name, alpha, seed)
+  mesh = None
+  if config.mesh is not None:
+    mesh = sharding.create_mesh(config.mesh)
+    sharding.check_batch_size(config.batch_size, mesh)
+    sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch")
+  setup = create_train_state(
+    config, dataset.fields, name, step_alpha, seed, mesh
+  )
   spec, state, table_mask = setup.spec, setup.state, setup.table_mask
   params = state.params
   # MEDA resets the tables to their init (the state's buffers are donated).
@@ -348,6 +462,12 @@ def train_and_evaluate(
     "alpha": alpha,
     "seed": seed,
     "hyperparams": dict(spec.hyperparams, batch_size=config.batch_size),
+    "alpha_unit": "epoch" if config.alpha_per_epoch else "step",
+    "alpha_per_step": step_alpha,
+    "steps_per_epoch": steps_per_epoch,
+    "dataset_options": json.loads(
+      json.dumps(config.dataset_options, default=str)
+    ),
     "bucket_field": bucket_field,
     "bucket_sizes": [len(b) for b in bucket_ids],
     "bucket_frequency_ranges": [
@@ -374,8 +494,8 @@ def train_and_evaluate(
         raise ValueError(f"{results_path} lacks epochs up to {start}")
       run["epochs"] = previous[0]["epochs"][:start]
 
-  train_step = make_train_step(setup.graphdef, spec)
-  eval_step = make_eval_step(setup.eval_graphdef)
+  train_step = make_train_step(setup.graphdef, spec, mesh, setup.shardings)
+  eval_step = make_eval_step(setup.eval_graphdef, mesh, setup.shardings)
   try:
     for epoch in range(start + 1, config.epochs + 1):
       if spec.reset_tables_each_epoch and epoch > 1:
@@ -383,6 +503,8 @@ def train_and_evaluate(
           spec.tx, state.params, state.opt_state, table_mask, init_params
         )
         state = TrainState(params, opt_state, state.rest)
+        if mesh is not None:
+          state = jax.device_put(state, setup.shardings)
       for hook in hooks:
         hook.start_epoch(epoch, config.epochs, len(dataset.train))
       tic = time.perf_counter()
