@@ -72,6 +72,9 @@ def run_experiment(
 ) -> list[dict[str, Any]]:
   """Trains every run of :func:`experiment_grid` (skipping finished ones).
 
+  Then, for ``config.confirm_seeds``, each optimizer's alpha chosen on
+  validation (over ``config.seeds``) is run with those further seeds.
+
   Args:
     config: the experiment.
     dataset: the data; default :func:`examples.ctr.train.load_dataset`.
@@ -90,7 +93,7 @@ def run_experiment(
     runs = list(done.values()) + ([current] if current else [])
     results_lib.write_results(results_path, runs)
 
-  for name, alpha, seed in experiment_grid(config):
+  def run_one(name: str, alpha: float | None, seed: int) -> None:
     label = results_lib.run_name(name, alpha, seed)
     run_dir = os.path.join(workdir, RUNS_DIR, label)
     previous = results_lib.read_results(
@@ -107,6 +110,8 @@ def run_experiment(
       run_hooks = list(hooks)
       if config.progress:
         run_hooks.append(progress.ProgressBar(label))
+      else:
+        run_hooks.append(progress.EpochLog(label))
       run = train.train_and_evaluate(
         config,
         dataset,
@@ -119,6 +124,15 @@ def run_experiment(
       )
     done[(name, alpha, seed)] = run
     save()
+
+  for name, alpha, seed in experiment_grid(config):
+    run_one(name, alpha, seed)
+  extra_seeds = [s for s in config.confirm_seeds if s not in config.seeds]
+  if config.mode == "compare" and extra_seeds:
+    chosen, _, _ = select_alphas(list(done.values()), config.select_by)
+    for name in config.optimizers:
+      for seed in extra_seeds:
+        run_one(name, chosen[name], seed)
   return list(done.values())
 
 
@@ -136,7 +150,8 @@ def select_alphas(
   Args:
     runs: run records.
     select_by: ``"last"`` (validation AUC after the last epoch) or
-      ``"best"`` (the best epoch), each averaged over seeds.
+      ``"best"`` (the best epoch), each averaged over the seeds that every
+      alpha of the optimizer has (so extra seeds of one alpha do not count).
 
   Returns:
     ``(chosen, scores, split)``: the alpha chosen per optimizer, the
@@ -155,8 +170,20 @@ def select_alphas(
   )
   split = "valid" if has_valid else "test"
   key = "valid_auc" if has_valid else "eval_auc"
+  # Seeds that every alpha of an optimizer has (extra seeds run at the
+  # chosen alpha only, as ``confirm_seeds`` does, must not tilt the choice).
+  seeds_of: dict[tuple[str, Any], set[int]] = {}
+  for run in runs:
+    key_ = (run["optimizer"], run["alpha"])
+    seeds_of.setdefault(key_, set()).add(run.get("seed"))
+  common: dict[str, set[int]] = {}
+  for (name, _), seeds in seeds_of.items():
+    common[name] = common[name] & seeds if name in common else set(seeds)
   per_config: dict[tuple[str, Any], list[float]] = {}
   for run in runs:
+    shared = common[run["optimizer"]]
+    if shared and run.get("seed") not in shared:
+      continue
     values = [np.nan if e[key] is None else e[key] for e in run["epochs"]]
     if not values:
       continue

@@ -66,6 +66,31 @@ class ProgressBar(Hook):
     )
 
 
+class EpochLog(Hook):
+  """One line per epoch, no bar (for logs of unattended runs).
+
+  Args:
+    label: starts each line (e.g. the run's name).
+    stream: where to write (default stderr); flushed after every line.
+
+  Example:
+    >>> import io
+    >>> out = io.StringIO()
+    >>> EpochLog("adam-seed0", out).end_epoch(2, {"eval_auc": 0.71234})
+    >>> out.getvalue()
+    'adam-seed0 epoch 2: eval_auc=0.7123\\n'
+  """
+
+  def __init__(self, label: str = "", stream: Any = None):
+    self.label = label
+    self.stream = stream
+
+  def end_epoch(self, epoch: int, metrics: dict[str, Any]) -> None:
+    stream = self.stream or sys.stderr
+    stream.write(f"{self.label} epoch {epoch}: {format_metrics(metrics)}\n")
+    stream.flush()
+
+
 def format_metrics(metrics: dict[str, Any]) -> str:
   """``key=value`` pairs of the scalar metrics, 4 significant digits.
 
