@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 ## Lint, then every test and doctest (long experiments are marked slow: make test PYTEST_ARGS="-m slow").
 test: $(STAMP) lint
 	$(PY) -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
+
+## Optimizer step vs table size (dense optax vs AdamAR vs the sparse path), a few minutes.
+bench: $(STAMP)
+	PYTHONPATH=. $(PY) benchmarks/optimizer_step.py --quick
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
