@@ -12,7 +12,7 @@ import optax_ar
 ocp = pytest.importorskip("orbax.checkpoint")
 
 pytestmark = pytest.mark.skipif(
-    jax.device_count() < 8, reason="needs 8 (simulated) devices"
+  jax.device_count() < 8, reason="needs 8 (simulated) devices"
 )
 
 ROWS, DIM = 64, 16
@@ -20,22 +20,22 @@ ROWS, DIM = 64, 16
 
 def _mesh(shape):
   return jax.make_mesh(
-      shape, ("data", "model"), axis_types=(jax.sharding.AxisType.Auto,) * 2
+    shape, ("data", "model"), axis_types=(jax.sharding.AxisType.Auto,) * 2
   )
 
 
 def _shardings(tx, params, mesh):
   """Tables by rows over 'model', dense weights replicated; state alike."""
   param_shardings = {
-      "table": NamedSharding(mesh, P("model", None)),
-      "dense": NamedSharding(mesh, P()),
+    "table": NamedSharding(mesh, P("model", None)),
+    "dense": NamedSharding(mesh, P()),
   }
   state_shardings = optax.tree_map_params(
-      tx,
-      lambda _, s: s,
-      jax.eval_shape(tx.init, params),
-      param_shardings,
-      transform_non_params=lambda _: NamedSharding(mesh, P()),
+    tx,
+    lambda _, s: s,
+    jax.eval_shape(tx.init, params),
+    param_shardings,
+    transform_non_params=lambda _: NamedSharding(mesh, P()),
   )
   return param_shardings, state_shardings
 
@@ -44,10 +44,10 @@ def _grads(step):
   rng = np.random.default_rng(step)
   touched = rng.random(ROWS) < np.linspace(1.0, 0.05, ROWS)
   return {
-      "table": (rng.normal(size=(ROWS, DIM)) * touched[:, None]).astype(
-          np.float32
-      ),
-      "dense": rng.normal(size=(DIM,)).astype(np.float32),
+    "table": (rng.normal(size=(ROWS, DIM)) * touched[:, None]).astype(
+      np.float32
+    ),
+    "dense": rng.normal(size=(DIM,)).astype(np.float32),
   }
 
 
@@ -65,14 +65,14 @@ def _train(tx, params, state, steps, param_shardings=None):
   return params, state
 
 
-@pytest.mark.parametrize(("save_mesh", "load_mesh"), [((1, 8), (2, 4)),
-                                                      ((2, 4), (8, 1))])
-def test_restore_onto_another_mesh_and_continue(save_mesh, load_mesh,
-                                                tmp_path):
+@pytest.mark.parametrize(
+  ("save_mesh", "load_mesh"), [((1, 8), (2, 4)), ((2, 4), (8, 1))]
+)
+def test_restore_onto_another_mesh_and_continue(save_mesh, load_mesh, tmp_path):
   tx = optax_ar.adam_ar(1e-2, 0.05, lazy=True)
   init = {
-      "table": np.zeros((ROWS, DIM), np.float32),
-      "dense": np.ones((DIM,), np.float32),
+    "table": np.zeros((ROWS, DIM), np.float32),
+    "dense": np.ones((DIM,), np.float32),
   }
   reference, _ = _train(tx, init, tx.init(init), range(12))
 
@@ -88,9 +88,9 @@ def test_restore_onto_another_mesh_and_continue(save_mesh, load_mesh,
   new_mesh = _mesh(load_mesh)
   new_param_shardings, new_state_shardings = _shardings(tx, init, new_mesh)
   target = jax.tree.map(
-      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-      jax.eval_shape(lambda p: {"params": p, "opt_state": tx.init(p)}, init),
-      {"params": new_param_shardings, "opt_state": new_state_shardings},
+    lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+    jax.eval_shape(lambda p: {"params": p, "opt_state": tx.init(p)}, init),
+    {"params": new_param_shardings, "opt_state": new_state_shardings},
   )
   restored = ocp.StandardCheckpointer().restore(tmp_path / "ckpt", target)
   table_rows = NamedSharding(new_mesh, P("model", None))
@@ -99,11 +99,11 @@ def test_restore_onto_another_mesh_and_continue(save_mesh, load_mesh,
   assert last_step.sharding.is_equivalent_to(table_rows, 2)
 
   params, state = _train(
-      tx,
-      restored["params"],
-      restored["opt_state"],
-      range(6, 12),
-      new_param_shardings,
+    tx,
+    restored["params"],
+    restored["opt_state"],
+    range(6, 12),
+    new_param_shardings,
   )
   assert params["table"].sharding.is_equivalent_to(table_rows, 2)
   for k in init:
