@@ -10,6 +10,11 @@ optimizers interleaved: each round runs ``--steps`` steps of every optimizer
 Reports examples/s (median over rounds, compilation excluded), the ratio to
 the first optimizer, and the share of wall time spent waiting for the next
 batch (time blocked in the iterator's ``next``).
+
+An optimizer name with the suffix ``:sparse`` (``adam_ar_lazy:sparse``,
+``adagrad_ar:sparse``) runs the runner's ``--sparse-updates`` step
+(``examples.ctr.sparse_train``) instead; its host-side dedup of the ids is
+part of the timed step.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from examples.ctr import sparse_train  # noqa: E402
 from examples.ctr import train  # noqa: E402
 from examples.ctr.config import get_config  # noqa: E402
 from examples.ctr.data.pipeline import BatchIterator  # noqa: E402
@@ -71,8 +77,15 @@ def main(argv=None):
   names = args.optimizers.split(",")
   runs = {}
   for name in names:
-    setup = train.create_train_state(config, dataset.fields, name, None, 0)
-    step = train.make_train_step(setup.graphdef, setup.spec)
+    base, _, variant = name.partition(":")
+    if variant == "sparse":
+      setup = sparse_train.create_train_state(
+        config, dataset.fields, base, config.alpha, 0
+      )
+      step = sparse_train.make_train_step(setup.graphdef, setup.spec)
+    else:
+      setup = train.create_train_state(config, dataset.fields, name, None, 0)
+      step = train.make_train_step(setup.graphdef, setup.spec)
     iterator = BatchIterator(
       dataset.train,
       args.batch_size,

@@ -40,6 +40,10 @@ OPTIMIZERS = (
 #: alpha to weight_decay = alpha / learning_rate).
 ALPHA_OPTIMIZERS = ("adamw", "adam_ar", "adam_ar_lazy", "adagrad_ar")
 
+#: Optimizers that ``sparse_updates`` can train (``adam_ar`` with lazy
+#: moments; see :mod:`examples.ctr.sparse_train`).
+SPARSE_OPTIMIZERS = ("adam_ar", "adam_ar_lazy", "adagrad_ar")
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -99,6 +103,13 @@ class Config:
     mesh: device mesh ``DATAxMODEL`` (e.g. ``2x4``: batches split 2 ways,
       per-ID tables split by rows 4 ways; see :mod:`examples.ctr.sharding`
       and docs/SCALING.md); None trains on one device.
+    sparse_updates: train the per-ID tables with the sparse row-update path
+      (:mod:`examples.ctr.sparse_train`): only the rows of a batch's unique
+      ids are gathered, differentiated and updated. Exactly lazy AdamAR /
+      AdagradAR on the tables (``adam_ar`` is trained lazy too) and
+      ``optax.adam`` / ``optax.adagrad`` on the dense weights, i.e. the
+      dense runner's ``adam_ar_lazy`` / ``adagrad_ar`` with
+      ``ar_tables_only``. Only with those optimizers, no mesh.
   """
 
   name: str = "default"
@@ -134,6 +145,7 @@ class Config:
   confirm_seeds: tuple[int, ...] = ()
   select_by: str = "last"
   mesh: str | None = None
+  sparse_updates: bool = False
 
   def replace(self, **changes: Any) -> Config:
     """A copy with some fields changed (validated)."""
@@ -154,6 +166,28 @@ class Config:
     mesh_pattern = r"[1-9]\d*x[1-9]\d*"
     if self.mesh is not None and not re.fullmatch(mesh_pattern, self.mesh):
       raise ValueError(f"mesh must be DATAxMODEL, e.g. 2x4: {self.mesh!r}")
+    if self.sparse_updates:
+      self._check_sparse_updates()
+
+  def _check_sparse_updates(self):
+    """Rejects what ``sparse_updates`` cannot train, with the reason."""
+    names = (self.optimizer,) if self.mode == "train" else self.optimizers
+    unsupported = [n for n in names if n not in SPARSE_OPTIMIZERS]
+    if unsupported:
+      raise ValueError(
+        f"sparse_updates supports the optimizers {SPARSE_OPTIMIZERS}, got "
+        f"{unsupported}; run those without --sparse-updates"
+      )
+    if self.mesh is not None:
+      raise ValueError(
+        "sparse_updates does not support a mesh yet: drop --mesh or "
+        "--sparse-updates"
+      )
+    if not self.ar_tables_only:
+      raise ValueError(
+        "sparse_updates decays the per-ID tables only (ar_tables_only); "
+        "it cannot be combined with --no-ar-tables-only"
+      )
 
   @property
   def resolved_workdir(self) -> str:

@@ -18,6 +18,9 @@ With ``config.mesh`` (e.g. ``"2x4"``) the run is sharded over a
 split over ``data``, per-ID tables and their optimizer state split by rows
 over ``model`` (padded with zero rows to a multiple of it), the rest
 replicated; the jitted steps state their input and output shardings.
+
+With ``config.sparse_updates`` the per-ID tables are trained by the sparse
+row-update step of :mod:`examples.ctr.sparse_train` instead.
 """
 
 from __future__ import annotations
@@ -397,6 +400,24 @@ def evaluate_epoch(
   }
 
 
+def _check_same_update_path(results_path: str, sparse_updates: bool) -> None:
+  """Raises ValueError if a run to resume used the other update path.
+
+  The dense and the sparse path (``sparse_updates``) have different
+  optimizer states, so one's checkpoint cannot be resumed by the other.
+  """
+  previous = results_lib.read_results(results_path)
+  if not previous:
+    return
+  was_sparse = bool(previous[0]["hyperparams"].get("sparse_updates", False))
+  if was_sparse != sparse_updates:
+    flag = "--sparse-updates" if was_sparse else "--no-sparse-updates"
+    raise ValueError(
+      f"cannot resume {results_path}: it was trained with {flag}; resume "
+      "with the same flag, or start afresh without --resume"
+    )
+
+
 def train_and_evaluate(
   config: Config,
   dataset: schema.CTRDataset,
@@ -439,9 +460,18 @@ def train_and_evaluate(
     mesh = sharding.create_mesh(config.mesh)
     sharding.check_batch_size(config.batch_size, mesh)
     sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch")
-  setup = create_train_state(
-    config, dataset.fields, name, step_alpha, seed, mesh
-  )
+  if config.sparse_updates:
+    # Imported here: sparse_train builds on this module.
+    from examples.ctr import sparse_train
+
+    sparse_train.check_optimizer(name)
+    setup = sparse_train.create_train_state(
+      config, dataset.fields, name, step_alpha, seed
+    )
+  else:
+    setup = create_train_state(
+      config, dataset.fields, name, step_alpha, seed, mesh
+    )
   spec, state, table_mask = setup.spec, setup.state, setup.table_mask
   params = state.params
   # MEDA resets the tables to their init (the state's buffers are donated).
@@ -479,7 +509,9 @@ def train_and_evaluate(
 
   os.makedirs(workdir, exist_ok=True)
   results_path = os.path.join(workdir, RESULTS_FILE)
-  if not config.resume:
+  if config.resume:
+    _check_same_update_path(results_path, config.sparse_updates)
+  else:
     checkpoints.remove_checkpoints(workdir)
   manager = None
   if config.checkpoint:
@@ -494,7 +526,10 @@ def train_and_evaluate(
         raise ValueError(f"{results_path} lacks epochs up to {start}")
       run["epochs"] = previous[0]["epochs"][:start]
 
-  train_step = make_train_step(setup.graphdef, spec, mesh, setup.shardings)
+  if config.sparse_updates:
+    train_step = sparse_train.make_train_step(setup.graphdef, spec)
+  else:
+    train_step = make_train_step(setup.graphdef, spec, mesh, setup.shardings)
   eval_step = make_eval_step(setup.eval_graphdef, mesh, setup.shardings)
   try:
     for epoch in range(start + 1, config.epochs + 1):

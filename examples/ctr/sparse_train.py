@@ -1,0 +1,326 @@
+"""Sparse row-update training of the CTR runner (``--sparse-updates``).
+
+Usage: ``setup = create_train_state(config, fields, "adam_ar_lazy", 1e-3, 0);
+train_step = make_train_step(setup.graphdef, setup.spec)``
+(:func:`examples.ctr.train.train_and_evaluate` does this when
+``config.sparse_updates``).
+
+The dense runner differentiates the loss with respect to the whole per-ID
+tables and lets optax read and write every row of them and of their
+optimizer state at every step. Here, per batch and per field:
+
+1. the host deduplicates the batch's ids (:func:`optax_ar.unique_rows`, a
+   fixed capacity of ``min(batch_size * bag_size, rows)`` slots, so the step
+   compiles once whatever the number of unique ids);
+2. the jitted step gathers those rows from every table of the field
+   (:func:`optax_ar.gather_rows`), rebuilds the model's ``lookup`` output by
+   indexing them with the inverse, runs ``forward_from_embeddings`` and
+   differentiates with respect to the gathered rows (autodiff sums the
+   duplicates) and the dense weights;
+3. :func:`optax_ar.sparse_adam_ar` / :func:`optax_ar.sparse_adagrad_ar`
+   update the touched rows of the tables, their moments and ``last_step`` in
+   place; the dense weights get the stock ``optax.adam`` / ``optax.adagrad``.
+
+This is exactly the dense runner's ``adam_ar_lazy`` (and ``adagrad_ar``) with
+``ar_tables_only=True``: lazy AdamAR on the tables, the AR wrapper's inner
+optax transformation (no decay) on the dense weights. ``adam_ar`` is accepted
+and trained with the same lazy moments (the sparse path cannot move an
+untouched row by its momentum); the run records ``lazy: True``. Not
+supported (clear errors): other optimizers (MEDA included), a mesh, and
+``ar_tables_only=False``.
+
+The state is a :class:`examples.ctr.train.TrainState` whose ``params`` and
+``rest`` are those of the dense runner (evaluation, metrics and checkpoints
+are shared) and whose ``opt_state`` is a :class:`SparseOptState`; ``resume``
+restores it like any other state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+import optax_ar
+from examples.ctr import models
+from examples.ctr import optimizers
+from examples.ctr import train
+from examples.ctr.config import SPARSE_OPTIMIZERS
+from examples.ctr.config import Config
+from examples.ctr.data import schema
+from examples.ctr.data.pipeline import Batch
+from examples.ctr.models.base import Rows
+from examples.ctr.models.embedding import TABLES
+
+#: ``{group: {"tables": {field: array}}}``: the per-ID tables as a plain tree.
+Tables = dict[str, dict[str, dict[str, Any]]]
+
+
+class SparseOptState(NamedTuple):
+  """The optimizer state of a sparse run.
+
+  Attributes:
+    tables: the sparse optimizer's state over the :data:`Tables` tree
+      (:class:`optax_ar.SparseAdamARState` or ``SparseAdagradARState``).
+    dense: the optax state of the dense weights.
+  """
+
+  tables: Any
+  dense: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseSpec:
+  """The two optimizers of a sparse run (duck-types ``OptimizerSpec``).
+
+  Attributes:
+    table_opt: the sparse row optimizer of the per-ID tables.
+    dense_tx: the optax transformation of the dense weights.
+    capacities: ``{field: (rows, capacity)}``: each field's table rows (the
+      padding id of :func:`optax_ar.unique_rows`) and its unique-id slots.
+    hyperparams: the resolved hyperparameters, for results files.
+    static_key: what fixes the compiled step (the hyperparameters are
+      compiled in).
+    needs_grad_fn: always False (read by the runner).
+    reset_tables_each_epoch: always False (MEDA is not supported).
+  """
+
+  table_opt: optax_ar.SparseRowOptimizer
+  dense_tx: optax.GradientTransformation
+  capacities: dict[str, tuple[int, int]]
+  hyperparams: dict[str, Any]
+  static_key: tuple[Any, ...]
+  needs_grad_fn: bool = False
+  reset_tables_each_epoch: bool = False
+
+
+class RowBatch(NamedTuple):
+  """A batch with its per-field unique ids (built on the host).
+
+  Attributes:
+    features: ``{field: ids}`` as in :class:`Batch`.
+    labels: float32 ``(batch,)``.
+    weights: float32 ``(batch,)``.
+    ids: ``{field: int32 (capacity,)}`` sorted unique ids, padded with rows.
+    inverse: ``{field: int32 (batch, bag_size)}``; ``ids[inverse]`` gives
+      the field's ids back.
+  """
+
+  features: dict[str, np.ndarray]
+  labels: np.ndarray
+  weights: np.ndarray
+  ids: dict[str, np.ndarray]
+  inverse: dict[str, np.ndarray]
+
+
+def check_optimizer(name: str) -> None:
+  """Raises ValueError unless ``name`` has a sparse path.
+
+  Example:
+    >>> check_optimizer("adagrad_ar")
+  """
+  if name not in SPARSE_OPTIMIZERS:
+    raise ValueError(
+      f"--sparse-updates supports the optimizers {SPARSE_OPTIMIZERS}, got "
+      f"{name!r}; train it without --sparse-updates"
+    )
+
+
+def split_params(params: Any) -> tuple[Any, Any]:
+  """``(tables, dense)`` ``nnx.State``s of the per-ID tables and the rest."""
+  return nnx.split_state(params, models.is_per_id_table, ...)
+
+
+def table_capacities(
+  tables: Tables, fields: Sequence[schema.FieldSpec], batch_size: int
+) -> dict[str, tuple[int, int]]:
+  """``{field: (rows, capacity)}`` with ``capacity = min(batch * bag, rows)``.
+
+  Raises:
+    ValueError: if two tables of one field have different row counts.
+
+  Example:
+    >>> from examples.ctr.data.schema import FieldSpec
+    >>> tables = {"embedding": {"tables": {"u": np.zeros((10, 4))}}}
+    >>> table_capacities(tables, [FieldSpec("u", 10, bag_size=3)], 2)
+    {'u': (10, 6)}
+  """
+  bags = {f.name: f.bag_size for f in fields}
+  capacities: dict[str, tuple[int, int]] = {}
+  for group in tables.values():
+    for name, table in group[TABLES].items():
+      rows = int(table.shape[0])
+      if capacities.get(name, (rows,))[0] != rows:
+        raise ValueError(f"the tables of field {name!r} differ in rows")
+      capacities[name] = (rows, min(batch_size * bags[name], rows))
+  return capacities
+
+
+def create_optimizers(
+  config: Config, name: str, alpha: float, capacities: dict[str, Any]
+) -> SparseSpec:
+  """The sparse table optimizer and the dense optax one for ``name``.
+
+  Hyperparameters are those of :func:`examples.ctr.train.create_optimizer`
+  (the paper's learning rate by default, optax's other defaults).
+  """
+  check_optimizer(name)
+  lr = config.learning_rate
+  lr = optimizers.default_learning_rate(name) if lr is None else lr
+  hyper: dict[str, Any] = {"learning_rate": lr, "alpha": alpha}
+  if name == "adagrad_ar":
+    table_opt = optax_ar.sparse_adagrad_ar(lr, alpha)
+    dense_tx = optax.adagrad(lr)
+  else:
+    table_opt = optax_ar.sparse_adam_ar(lr, alpha)
+    dense_tx = optax.adam(lr)
+    hyper["lazy"] = True  # adam_ar too: the sparse path is lazy
+  hyper["sparse_updates"] = True
+  static_key = (
+    "sparse",
+    name.removesuffix("_lazy"),
+    lr,
+    alpha,
+    tuple(sorted(capacities.items())),
+  )
+  return SparseSpec(table_opt, dense_tx, capacities, hyper, static_key)
+
+
+def create_train_state(
+  config: Config,
+  fields: Sequence[schema.FieldSpec],
+  optimizer: str,
+  alpha: float,
+  seed: int,
+) -> train.Setup:
+  """Like :func:`examples.ctr.train.create_train_state`, for sparse updates.
+
+  Returns:
+    A :class:`examples.ctr.train.Setup` whose ``spec`` is a
+    :class:`SparseSpec` and whose state's ``opt_state`` is a
+    :class:`SparseOptState`.
+  """
+  check_optimizer(optimizer)
+  model = train.create_model(config, fields, seed)
+  model.eval()
+  eval_graphdef, _, _ = nnx.split(model, nnx.Param, ...)
+  model.train()
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  table_state, dense = split_params(params)
+  tables = nnx.to_pure_dict(table_state)
+  capacities = table_capacities(tables, fields, config.batch_size)
+  spec = create_optimizers(config, optimizer, alpha, capacities)
+  opt_state = SparseOptState(
+    spec.table_opt.init(tables), spec.dense_tx.init(dense)
+  )
+  state = train.TrainState(params, opt_state, rest)
+  table_mask = models.per_id_table_mask(params)
+  return train.Setup(graphdef, eval_graphdef, state, table_mask, spec)
+
+
+def dedup_batch(
+  batch: Batch, capacities: dict[str, tuple[int, int]]
+) -> RowBatch:
+  """Adds each field's unique ids and inverse (NumPy, on the host).
+
+  Example:
+    >>> b = Batch({"u": np.array([4, 2, 4])}, np.ones(3), np.ones(3))
+    >>> rb = dedup_batch(b, {"u": (10, 3)})
+    >>> rb.ids["u"].tolist(), rb.inverse["u"].tolist()
+    ([2, 4, 10], [[1], [0], [1]])
+  """
+  ids, inverse = {}, {}
+  for name, (rows, capacity) in capacities.items():
+    x = np.asarray(batch.features[name])
+    u = optax_ar.unique_rows(x, rows, capacity)
+    ids[name] = u.ids
+    inverse[name] = u.inverse.reshape(x.shape[0], -1)
+  return RowBatch(batch.features, batch.labels, batch.weights, ids, inverse)
+
+
+def _ids_like(tables: Tables, ids: dict[str, Any]) -> Tables:
+  """The per-field ids arranged like the tables tree."""
+  return {
+    g: {TABLES: {f: ids[f] for f in group[TABLES]}}
+    for g, group in tables.items()
+  }
+
+
+def _lookup(unique_rows: Tables, inverse: dict[str, Any]) -> Rows:
+  """The model's ``lookup`` output from the gathered unique rows."""
+  return {
+    g: {f: rows[inverse[f]] for f, rows in group[TABLES].items()}
+    for g, group in unique_rows.items()
+  }
+
+
+def _make_jitted_step(graphdef: nnx.GraphDef, spec: SparseSpec):
+  """The jitted ``step(state, row_batch) -> (state, {"loss"})`` (donated)."""
+
+  def train_step(state: train.TrainState, batch: RowBatch):
+    table_state, dense = split_params(state.params)
+    tables = nnx.to_pure_dict(table_state)
+    row_ids = _ids_like(tables, batch.ids)
+    rows = jax.tree.map(optax_ar.gather_rows, tables, row_ids)
+
+    def loss_fn(dense, rows):
+      model = nnx.merge(graphdef, table_state, dense, state.rest)
+      logits = model.forward_from_embeddings(
+        _lookup(rows, batch.inverse), batch.features
+      )
+      losses = optax.sigmoid_binary_cross_entropy(logits, batch.labels)
+      total = jnp.sum(losses * batch.weights)
+      loss = total / jnp.maximum(batch.weights.sum(), 1)
+      return loss, nnx.state(model, nnx.Not(nnx.Param))
+
+    (loss, rest), (dense_grads, row_grads) = jax.value_and_grad(
+      loss_fn, argnums=(0, 1), has_aux=True
+    )(dense, rows)
+    updates, dense_opt = spec.dense_tx.update(
+      dense_grads, state.opt_state.dense, dense
+    )
+    dense = optax.apply_updates(dense, updates)
+    tables, table_opt = spec.table_opt.update(
+      tables, state.opt_state.tables, row_ids, row_grads
+    )
+    table_state = jax.tree.map(lambda x: x, table_state)  # a fresh State
+    nnx.replace_by_pure_dict(table_state, tables)
+    params = nnx.merge_state(table_state, dense)
+    opt_state = SparseOptState(table_opt, dense_opt)
+    return train.TrainState(params, opt_state, rest), {"loss": loss}
+
+  return jax.jit(train_step, donate_argnums=0)
+
+
+# Jitted steps by (graphdef, spec.static_key).
+_STEP_CACHE: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def make_train_step(
+  graphdef: nnx.GraphDef, spec: SparseSpec
+) -> Callable[[train.TrainState, Batch], tuple[train.TrainState, Any]]:
+  """``train_step(state, batch) -> (state, {"loss": mean loss})``.
+
+  Deduplicates the batch's ids on the host (:func:`dedup_batch`), then runs
+  the jitted step, which donates the state and compiles once (fixed batch
+  size and capacities). ``train_step.jitted`` is the jitted function
+  (``jitted(state, dedup_batch(batch, spec.capacities))``).
+  """
+  key = (graphdef, spec.static_key)
+  if key not in _STEP_CACHE:
+    _STEP_CACHE[key] = _make_jitted_step(graphdef, spec)
+  jitted = _STEP_CACHE[key]
+
+  def train_step(state, batch):
+    return jitted(state, dedup_batch(batch, spec.capacities))
+
+  train_step.jitted = jitted
+  return train_step

@@ -1,0 +1,191 @@
+"""Tests of the runner's sparse row-update training (``--sparse-updates``).
+
+The sparse step must train exactly like the dense runner with the lazy
+optimizers (same batches, float32 tolerance), compile once, run end to end
+through the command line, resume, and reject what it cannot train.
+"""
+
+import contextlib
+import io
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from examples.ctr import config as config_lib
+from examples.ctr import main
+from examples.ctr import results
+from examples.ctr import sparse_train
+from examples.ctr import train
+from examples.ctr.data.pipeline import BatchIterator
+
+ALPHA = 0.05  # large, so that rows skipped for a few steps are decayed
+STEPS = 8
+
+
+@pytest.fixture(scope="module")
+def config():
+  return config_lib.get_config("test")
+
+
+@pytest.fixture(scope="module")
+def dataset(config):
+  return train.load_dataset(config)
+
+
+def _batches(dataset, batch_size, steps):
+  it = BatchIterator(
+    dataset.train, batch_size, shuffle=True, seed=0, drop_remainder=True
+  )
+  return list(it.epoch(1))[:steps]
+
+
+def _flat(params):
+  return {
+    "/".join(map(str, path)): np.asarray(leaf)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+  }
+
+
+@pytest.mark.parametrize(
+  "model, optimizer",
+  [("dnn", "adam_ar_lazy"), ("wdl", "adam_ar_lazy"), ("dnn", "adagrad_ar")],
+)
+def test_sparse_matches_dense_runner(config, dataset, model, optimizer):
+  config = config.replace(model=model)
+  batches = _batches(dataset, config.batch_size, STEPS)
+  dense = train.create_train_state(config, dataset.fields, optimizer, ALPHA, 0)
+  dense_step = train.make_train_step(dense.graphdef, dense.spec)
+  sparse = sparse_train.create_train_state(
+    config, dataset.fields, optimizer, ALPHA, 0
+  )
+  sparse_step = sparse_train.make_train_step(sparse.graphdef, sparse.spec)
+  dense_state, sparse_state = dense.state, sparse.state
+  for batch in batches:
+    dense_state, dense_metrics = dense_step(dense_state, batch)
+    sparse_state, sparse_metrics = sparse_step(sparse_state, batch)
+    np.testing.assert_allclose(
+      sparse_metrics["loss"], dense_metrics["loss"], rtol=1e-5
+    )
+  want, got = _flat(dense_state.params), _flat(sparse_state.params)
+  assert want.keys() == got.keys()
+  mask = _flat(dense.table_mask)
+  assert sum(bool(m) for m in mask.values()) >= 4  # tables are compared
+  for key in want:
+    np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-6)
+  # The decay acted: some table rows were touched after skipping steps.
+  last = sparse_state.opt_state.tables.last_step
+  table_last = np.concatenate([np.ravel(x) for x in jax.tree.leaves(last)])
+  assert table_last.max() == STEPS
+  assert ((table_last > 0) & (table_last < STEPS)).any()
+  assert int(sparse_state.opt_state.tables.count) == STEPS
+
+
+def test_one_compilation_for_varying_unique_ids(config, dataset):
+  setup = sparse_train.create_train_state(
+    config, dataset.fields, "adam_ar", 1e-3, 0
+  )
+  step = sparse_train.make_train_step(setup.graphdef, setup.spec)
+  state = setup.state
+  batches = _batches(dataset, config.batch_size, 4)
+  # One batch with a single repeated id per field: far fewer unique ids.
+  first = batches[0]
+  same = first._replace(
+    features={k: np.full_like(v, v[0]) for k, v in first.features.items()}
+  )
+  counts = set()
+  for batch in [*batches, same]:
+    rb = sparse_train.dedup_batch(batch, setup.spec.capacities)
+    counts.add(
+      tuple(
+        int((v < setup.spec.capacities[f][0]).sum()) for f, v in rb.ids.items()
+      )
+    )
+    state, metrics = step(state, batch)
+    assert np.isfinite(float(metrics["loss"]))
+  assert len(counts) == 5
+  assert step.jitted._cache_size() == 1
+  assert setup.spec.hyperparams["lazy"] is True  # adam_ar trains lazily
+
+
+def _run_main(workdir, *flags):
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    return main.main(
+      [
+        "train",
+        "--config",
+        "test",
+        "--workdir",
+        workdir,
+        "--optimizer",
+        "adam_ar_lazy",
+        "--alpha",
+        "1e-3",
+        "--sparse-updates",
+        *flags,
+      ]
+    )
+
+
+@pytest.fixture(scope="module")
+def sparse_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("sparse"))
+  return workdir, _run_main(workdir)
+
+
+def test_main_end_to_end(sparse_run):
+  workdir, runs = sparse_run
+  on_disk = results.read_results(os.path.join(workdir, "results.json"))
+  assert on_disk == runs and len(runs) == 1
+  run = runs[0]
+  assert run["optimizer"] == "adam_ar_lazy" and run["alpha"] == 1e-3
+  assert run["hyperparams"]["sparse_updates"] is True
+  assert [e["epoch"] for e in run["epochs"]] == [1, 2]
+  for epoch in run["epochs"]:
+    assert 0.6 < epoch["eval_auc"] < 1 and 0.6 < epoch["valid_auc"] < 1
+    assert 0 < epoch["eval_logloss"] < 0.7 and 0 < epoch["train_loss"] < 0.7
+    assert epoch["embedding_sq_norm"] > 0
+
+
+def test_resume_reproduces_the_uninterrupted_run(sparse_run, tmp_path):
+  _, runs = sparse_run
+  workdir = str(tmp_path)
+  _run_main(workdir, "--epochs", "1")
+  resumed = _run_main(workdir, "--resume")
+  want, got = runs[0]["epochs"], resumed[0]["epochs"]
+  assert [e["epoch"] for e in got] == [1, 2]
+  for key in ("train_loss", "eval_auc", "eval_logloss", "embedding_sq_norm"):
+    np.testing.assert_allclose(got[1][key], want[1][key], rtol=1e-5)
+
+
+def test_resume_with_the_other_path_is_rejected(sparse_run):
+  workdir, _ = sparse_run
+  run_dir = os.path.join(workdir, "runs", os.listdir(f"{workdir}/runs")[0])
+  config = config_lib.get_config("test").replace(
+    optimizer="adam_ar_lazy", alpha=1e-3, resume=True, epochs=3
+  )
+  with pytest.raises(ValueError, match="trained with --sparse-updates"):
+    train.train_and_evaluate(config, train.load_dataset(config), run_dir)
+
+
+@pytest.mark.parametrize(
+  "changes, match",
+  [
+    (dict(optimizer="adam"), "supports the optimizers"),
+    (dict(optimizer="meda"), "supports the optimizers"),
+    (dict(mode="compare", optimizers=("adam_ar", "adamw")), "'adamw'"),
+    (dict(optimizer="adam_ar", mesh="2x4"), "mesh"),
+    (dict(optimizer="adagrad_ar", ar_tables_only=False), "ar_tables_only"),
+  ],
+)
+def test_bad_combinations_are_rejected(config, changes, match):
+  with pytest.raises(ValueError, match=match):
+    config.replace(sparse_updates=True, **changes)
+
+
+def test_optimizer_override_is_rejected(config, dataset, tmp_path):
+  config = config.replace(sparse_updates=True, optimizer="adam_ar")
+  with pytest.raises(ValueError, match="supports the optimizers"):
+    train.train_and_evaluate(config, dataset, str(tmp_path), optimizer="sam")
