@@ -12,7 +12,9 @@ several workdirs, e.g. one per optimizer; a job folder named
 
 * chooses each optimizer's alpha on the validation split exactly as the
   runner does (:func:`examples.ctr.compare.select_alphas`: mean over the
-  seeds that every alpha has, after the last epoch or at the best epoch);
+  seeds that every alpha has, after the last epoch or at the best epoch),
+  among the runs that finished every epoch (a job stopped at its time
+  limit must not compete with an earlier epoch's score);
 * prints test AUC after every epoch, mean ± std over the chosen alpha's
   seeds, and the *best-epoch* test AUC: the test AUC at the epoch whose mean
   validation AUC is highest (the epoch is chosen on validation, never on
@@ -21,7 +23,8 @@ several workdirs, e.g. one per optimizer; a job folder named
   plain Adam's test AUC fall after its best epoch, is AdamAR's last-epoch
   AUC >= its E1, and does AdamAR's best-epoch AUC beat each baseline's.
 
-Each job folder's ``command.txt`` and ``wall_time.txt`` (written by
+Each table names the job folders its rows come from; each job folder's
+``command.txt`` and ``wall_time.txt`` (written by
 ``examples/ctr/reproduce.sh``) are listed at the end.
 """
 
@@ -169,17 +172,47 @@ def optimizer_row(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
   }
 
 
+def complete_runs(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+  """The runs with as many epochs as the longest run of their optimizer.
+
+  A run cut short (a job stopped at its time limit) would otherwise take
+  part in the alpha selection with the validation AUC of an earlier epoch
+  than its rivals'. An optimizer with no complete alpha keeps all its runs.
+
+  Example:
+    >>> ep = {"valid_auc": 0.8}
+    >>> runs = [{"optimizer": "o", "alpha": 1, "epochs": [ep, ep]},
+    ...         {"optimizer": "o", "alpha": 2, "epochs": [ep]},
+    ...         {"optimizer": "p", "alpha": None, "epochs": [ep]}]
+    >>> [r["alpha"] for r in complete_runs(runs)]
+    [1, None]
+  """
+  longest: dict[str, int] = {}
+  for run in runs:
+    name = run["optimizer"]
+    longest[name] = max(longest.get(name, 0), len(run["epochs"]))
+  return [r for r in runs if len(r["epochs"]) >= longest[r["optimizer"]]]
+
+
 def summarize_experiment(
   runs: Sequence[dict[str, Any]], select_by: str = "last"
 ) -> dict[str, Any]:
-  """Rows (alpha chosen on validation) and shape checks of one experiment."""
-  chosen, scores, split = compare.select_alphas(runs, select_by)
+  """Rows (alpha chosen on validation) and shape checks of one experiment.
+
+  The alpha is chosen among the runs that finished every epoch
+  (:func:`complete_runs`); the chosen alpha's row then averages all its
+  seeds, partial ones included (marked *partial*).
+  """
+  chosen, scores, split = compare.select_alphas(complete_runs(runs), select_by)
   rows = {}
   for name, alpha in chosen.items():
     group = [r for r in runs if r["optimizer"] == name and r["alpha"] == alpha]
     row = optimizer_row(group)
     grid = sorted(a for (n, a) in scores if n == name and a is not None)
     row.update(
+      jobs=sorted(
+        {r["source"].split(os.sep)[0] for r in group if "source" in r}
+      ),
       alpha=alpha,
       alpha_per_step=group[0].get("alpha_per_step", alpha),
       alpha_unit=group[0].get("alpha_unit", "step"),
@@ -294,6 +327,9 @@ def format_experiment(key: tuple[Any, ...], summary: dict[str, Any]) -> str:
       + f" | {row['best_auc']:.4f} (E{row['best_epoch']}) | "
       f"{row['logloss_last']:.4f} |"
     )
+  jobs = [f"{name}: {', '.join(row['jobs'])}" for name, row in rows.items()]
+  if any(row.get("jobs") for row in rows.values()):
+    lines += ["", "Job folders: " + "; ".join(jobs) + "."]
   if summary["checks"]:
     lines += ["", "| shape check | holds | numbers |", "|---|---|---|"]
     for check in summary["checks"]:
