@@ -162,3 +162,33 @@ class FieldEmbedding(nnx.Module):
 
   def __call__(self, features: Mapping[str, jax.Array]) -> jax.Array:
     return self.pool(self.lookup(features), features)
+
+
+def per_id_weights(
+  fields: Sequence[FieldSpec],
+  *,
+  pooling: str = "mean",
+  param_dtype: jnp.dtype = jnp.float32,
+  rngs: nnx.Rngs,
+) -> FieldEmbedding:
+  r"""The first-order part :math:`\sum_f w_f[x_f]` of a CTR model.
+
+  One zero-initialised scalar per ID, stored as ``(vocab_size, 1)`` tables,
+  so AR decays them like embedding rows.
+
+  Shared by Wide&Deep (its wide part) and xDeepFM (its linear part).
+
+  Example:
+    >>> from flax import nnx
+    >>> w = per_id_weights([FieldSpec("user", 10)], rngs=nnx.Rngs(0))
+    >>> w.tables["user"].shape
+    (10, 1)
+  """
+  return FieldEmbedding(
+    fields,
+    1,
+    init="zeros",
+    pooling=pooling,
+    param_dtype=param_dtype,
+    rngs=rngs,
+  )

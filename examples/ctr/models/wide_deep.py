@@ -16,6 +16,7 @@ from examples.ctr.data.schema import FieldSpec
 from examples.ctr.models.base import CTRModel
 from examples.ctr.models.base import Rows
 from examples.ctr.models.embedding import FieldEmbedding
+from examples.ctr.models.embedding import per_id_weights
 from examples.ctr.models.layers import HIDDEN_BIAS_INIT
 from examples.ctr.models.layers import MLP
 
@@ -70,13 +71,8 @@ class WideAndDeep(CTRModel):
       param_dtype=param_dtype,
       rngs=rngs,
     )
-    self.wide = FieldEmbedding(
-      fields,
-      1,
-      init="zeros",
-      pooling=pooling,
-      param_dtype=param_dtype,
-      rngs=rngs,
+    self.wide = per_id_weights(
+      fields, pooling=pooling, param_dtype=param_dtype, rngs=rngs
     )
     self.mlp = MLP(
       len(fields) * embedding_dim,
