@@ -34,11 +34,22 @@ OPTIMIZERS = (
   "adam_ar_lazy",
   "adagrad",
   "adagrad_ar",
+  "adam_ar_decay_moments",
+  "adam_ar_first_touch",
+  "bucket_sub",
 )
 
 #: Optimizers whose grid is searched over alpha in compare mode (AdamW maps
 #: alpha to weight_decay = alpha / learning_rate).
-ALPHA_OPTIMIZERS = ("adamw", "adam_ar", "adam_ar_lazy", "adagrad_ar")
+ALPHA_OPTIMIZERS = (
+  "adamw",
+  "adam_ar",
+  "adam_ar_lazy",
+  "adagrad_ar",
+  "adam_ar_decay_moments",
+  "adam_ar_first_touch",
+  "bucket_sub",
+)
 
 #: Optimizers that ``sparse_updates`` can train (``adam_ar`` with lazy
 #: moments; see :mod:`examples.ctr.sparse_train`).
@@ -76,6 +87,8 @@ class Config:
     weight_decay: AdamW's decay; None means ``alpha / learning_rate``
       (optax's adamw multiplies its decay by the learning rate).
     sam_rho: SAM's adversarial step size.
+    adagrad_initial_accumulator: initial value of the Adagrad accumulator
+      (``adagrad``, ``adagrad_ar``); 0.1 is optax's default.
     batch_size: training batch size (the last partial batch is dropped).
     eval_batch_size: evaluation batch size (the last batch is padded and
       masked, so every example counts once).
@@ -86,6 +99,10 @@ class Config:
     bucket_field: field whose IDs are split into frequency buckets; None
       picks the field with the most IDs.
     num_buckets: number of equal-count frequency buckets.
+    ar_buckets: ``bucket_sub`` (the paper's bucket substitution): the AR
+      decay on the IDs of the rarest that many buckets of ``bucket_field``,
+      AdamW's decay (``alpha`` per step) on every other table row; 0 is
+      AdamW, ``num_buckets`` is AR on that field.
     optimizers: optimizers of compare mode.
     alphas: alpha grid of compare mode.
     alpha_per_epoch: state ``alpha`` and ``alphas`` as the decay per epoch
@@ -131,6 +148,7 @@ class Config:
   ar_tables_only: bool = True
   weight_decay: float | None = None
   sam_rho: float = 0.05
+  adagrad_initial_accumulator: float = 0.1
   batch_size: int = 2048
   eval_batch_size: int = 8192
   epochs: int = 4
@@ -138,6 +156,7 @@ class Config:
   seed: int = 0
   bucket_field: str | None = None
   num_buckets: int = 5
+  ar_buckets: int = 0
   optimizers: tuple[str, ...] = ("adam", "adamw", "meda", "sam", "adam_ar")
   alphas: tuple[float, ...] = ALPHA_GRID
   alpha_per_epoch: bool = False
@@ -161,6 +180,8 @@ class Config:
       raise ValueError(f"select_by must be last or best: {self.select_by!r}")
     if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
       raise ValueError("epochs and batch sizes must be positive")
+    if not 0 <= self.ar_buckets <= self.num_buckets:
+      raise ValueError(f"ar_buckets must be in 0..{self.num_buckets}")
     if not self.alphas or not self.seeds or not self.optimizers:
       raise ValueError("alphas, seeds and optimizers must be non-empty")
     mesh_pattern = r"[1-9]\d*x[1-9]\d*"

@@ -10,16 +10,26 @@ Usage: ``spec = create_optimizer("adam_ar", table_mask, alpha=1e-3)``.
 | ``sam`` | ``optax.contrib.sam`` around Adam (opaque mode, needs grad_fn) |
 | ``adam_ar`` / ``adagrad_ar`` | :func:`optax_ar.adam_ar` / ``adagrad_ar`` |
 | ``adam_ar_lazy`` | ``adam_ar`` with lazy moments |
+| ``adam_ar_decay_moments`` | AdamAR that also decays touched rows' moments |
+| ``adam_ar_first_touch`` | AdamAR without decay at a row's first touch |
+| ``bucket_sub`` | AR on the rarest ``ar_buckets`` frequency buckets of the |
+| | bucket field, AdamW on the other table rows (the paper's ablation) |
+
+The last three are in :mod:`examples.ctr.variants`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
+import jax
+import numpy as np
 import optax
 
 import optax_ar
+from examples.ctr import variants
 
 #: The paper's learning rates.
 ADAM_LEARNING_RATE = 1e-3
@@ -71,12 +81,15 @@ def create_optimizer(
   ar_tables_only: bool = True,
   weight_decay: float | None = None,
   sam_rho: float = 0.05,
+  adagrad_initial_accumulator: float = 0.1,
+  ar_buckets: int = 0,
+  buckets: tuple[str, Sequence[np.ndarray]] | None = None,
 ) -> OptimizerSpec:
   """Builds the optimizer ``name``.
 
   Args:
     name: one of ``adam, adamw, meda, sam, adam_ar, adam_ar_lazy, adagrad,
-      adagrad_ar``.
+      adagrad_ar, adam_ar_decay_moments, adam_ar_first_touch, bucket_sub``.
     table_mask: tree of bools marking the per-ID tables (AdamW's decay mask,
       MEDA's reset mask, and the AR mask when ``ar_tables_only``).
     learning_rate: None for :func:`default_learning_rate`.
@@ -88,6 +101,12 @@ def create_optimizer(
       learning rate); None means ``alpha / learning_rate``, so that the
       decay per step is ``alpha``.
     sam_rho: SAM's adversarial step size.
+    adagrad_initial_accumulator: initial accumulator of ``adagrad`` and
+      ``adagrad_ar`` (optax's default 0.1).
+    ar_buckets: ``bucket_sub``: how many of the rarest buckets get the AR
+      decay (0: AdamW; all: AR on the bucket field).
+    buckets: ``bucket_sub``: ``(field, ID arrays)`` of the frequency
+      buckets, rarest first (the runner's); needed when ``ar_buckets > 0``.
 
   Returns:
     An :class:`OptimizerSpec`.
@@ -109,7 +128,10 @@ def create_optimizer(
     static_key = ("adam",)
     tx = inject(optax.adam)(learning_rate=lr)
   elif name == "adagrad":
-    tx = inject(optax.adagrad)(learning_rate=lr)
+    hyper["initial_accumulator_value"] = adagrad_initial_accumulator
+    tx = inject(optax.adagrad)(
+      learning_rate=lr, initial_accumulator_value=adagrad_initial_accumulator
+    )
   elif name == "adamw":
     wd = alpha / lr if weight_decay is None else weight_decay
     hyper["weight_decay"] = wd
@@ -133,10 +155,45 @@ def create_optimizer(
       learning_rate=lr, alpha=alpha, lazy=lazy, mask=ar_mask
     )
   elif name == "adagrad_ar":
-    hyper["alpha"] = alpha
+    hyper.update(
+      alpha=alpha, initial_accumulator_value=adagrad_initial_accumulator
+    )
     static_key = (name, ar_tables_only)
     tx = inject(optax_ar.adagrad_ar, static_args=("mask",))(
+      learning_rate=lr,
+      alpha=alpha,
+      initial_accumulator_value=adagrad_initial_accumulator,
+      mask=ar_mask,
+    )
+  elif name in ("adam_ar_decay_moments", "adam_ar_first_touch"):
+    hyper["alpha"] = alpha
+    static_key = (name, ar_tables_only)
+    tx = inject(getattr(variants, name), static_args=("mask",))(
       learning_rate=lr, alpha=alpha, mask=ar_mask
+    )
+  elif name == "bucket_sub":
+    hyper.update(alpha=alpha, weight_decay=alpha / lr, ar_buckets=ar_buckets)
+    if ar_buckets == 0:
+      ar_rows = jax.tree.map(lambda _: False, table_mask)
+      static_key = (name, 0)
+    elif buckets is None:
+      raise ValueError("bucket_sub with ar_buckets > 0 needs the buckets")
+    else:
+      field, bucket_ids = buckets
+      hyper.update(ar_bucket_field=field, num_buckets=len(bucket_ids))
+      ar_rows = variants.bucket_ar_rows(
+        table_mask, field, bucket_ids, ar_buckets
+      )
+      ids = np.concatenate([np.asarray(b) for b in bucket_ids[:ar_buckets]])
+      static_key = (name, ar_buckets, field, ids.tobytes())
+    tx = inject(
+      variants.bucket_substitution, static_args=("table_mask", "ar_rows")
+    )(
+      learning_rate=lr,
+      alpha=alpha,
+      table_mask=table_mask,
+      ar_rows=ar_rows,
+      weight_decay=alpha / lr,
     )
   else:
     raise ValueError(f"unknown optimizer {name!r}")

@@ -177,8 +177,10 @@ def create_optimizers(
   lr = optimizers.default_learning_rate(name) if lr is None else lr
   hyper: dict[str, Any] = {"learning_rate": lr, "alpha": alpha}
   if name == "adagrad_ar":
-    table_opt = optax_ar.sparse_adagrad_ar(lr, alpha)
-    dense_tx = optax.adagrad(lr)
+    acc = config.adagrad_initial_accumulator
+    hyper["initial_accumulator_value"] = acc
+    table_opt = optax_ar.sparse_adagrad_ar(lr, alpha, acc)
+    dense_tx = optax.adagrad(lr, initial_accumulator_value=acc)
   else:
     table_opt = optax_ar.sparse_adam_ar(lr, alpha)
     dense_tx = optax.adam(lr)
@@ -189,6 +191,7 @@ def create_optimizers(
     name.removesuffix("_lazy"),
     lr,
     alpha,
+    hyper.get("initial_accumulator_value"),
     tuple(sorted(capacities.items())),
   )
   return SparseSpec(table_opt, dense_tx, capacities, hyper, static_key)

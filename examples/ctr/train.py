@@ -113,9 +113,17 @@ def create_model(
 
 
 def create_optimizer(
-  config: Config, name: str, alpha: float | None, table_mask: Any
+  config: Config,
+  name: str,
+  alpha: float | None,
+  table_mask: Any,
+  buckets: tuple[str, Sequence[np.ndarray]] | None = None,
 ) -> optimizers.OptimizerSpec:
-  """The optimizer ``name`` with the config's hyperparameters."""
+  """The optimizer ``name`` with the config's hyperparameters.
+
+  ``buckets`` (``(field, ID arrays)`` of the frequency buckets) tells
+  ``bucket_sub`` which rows get the AR decay.
+  """
   return optimizers.create_optimizer(
     name,
     table_mask,
@@ -125,6 +133,9 @@ def create_optimizer(
     ar_tables_only=config.ar_tables_only,
     weight_decay=config.weight_decay,
     sam_rho=config.sam_rho,
+    adagrad_initial_accumulator=config.adagrad_initial_accumulator,
+    ar_buckets=config.ar_buckets,
+    buckets=buckets,
   )
 
 
@@ -147,6 +158,7 @@ def create_train_state(
   alpha: float | None,
   seed: int,
   mesh: jax.sharding.Mesh | None = None,
+  buckets: tuple[str, Sequence[np.ndarray]] | None = None,
 ) -> Setup:
   """Creates the model and optimizer and splits them into a TrainState.
 
@@ -161,7 +173,7 @@ def create_train_state(
   model.train()
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   table_mask = models.per_id_table_mask(params)
-  spec = create_optimizer(config, optimizer, alpha, table_mask)
+  spec = create_optimizer(config, optimizer, alpha, table_mask, buckets)
   if mesh is None:
     state = TrainState(params, spec.tx.init(params), rest)
     return Setup(graphdef, eval_graphdef, state, table_mask, spec)
@@ -455,6 +467,12 @@ def train_and_evaluate(
   if config.alpha_per_epoch and alpha is not None:
     step_alpha = alpha / max(steps_per_epoch, 1)
 
+  bucket_field = config.bucket_field or metrics_lib.largest_field(
+    dataset.frequencies
+  )
+  freq = dataset.frequencies[bucket_field]
+  bucket_ids = metrics_lib.frequency_buckets(freq, config.num_buckets)
+  buckets = (bucket_field, bucket_ids)
   mesh = None
   if config.mesh is not None:
     mesh = sharding.create_mesh(config.mesh)
@@ -470,7 +488,7 @@ def train_and_evaluate(
     )
   else:
     setup = create_train_state(
-      config, dataset.fields, name, step_alpha, seed, mesh
+      config, dataset.fields, name, step_alpha, seed, mesh, buckets
     )
   spec, state, table_mask = setup.spec, setup.state, setup.table_mask
   params = state.params
@@ -479,12 +497,6 @@ def train_and_evaluate(
     jax.tree.map(jnp.copy, params) if spec.reset_tables_each_epoch else None
   )
 
-  bucket_field = config.bucket_field or metrics_lib.largest_field(
-    dataset.frequencies
-  )
-  freq = dataset.frequencies[bucket_field]
-  bucket_ids = metrics_lib.frequency_buckets(freq, config.num_buckets)
-  buckets = (bucket_field, bucket_ids)
   run = {
     "dataset": dataset.name,
     "model": config.model,

@@ -93,6 +93,7 @@ def load_sequential(
   num_negatives: int = 1,
   max_attributes: int | None = None,
   min_count: int = 1,
+  min_count_fields: dict[str, int] | None = None,
   seed: int = 0,
 ):
   """Builds the DIN-style dataset (see the module docstring).
@@ -106,6 +107,9 @@ def load_sequential(
     num_negatives: negatives per positive.
     max_attributes: cap on attributes per item (None: the maximum).
     min_count: see ``vocab.build_vocabulary``.
+    min_count_fields: per-field thresholds, e.g. ``{"user": 5}``; see
+      ``assemble.assemble`` (``item`` and ``history`` share one ID space,
+      so a threshold of either applies to both).
     seed: seed of the negative sampling.
 
   Returns:
@@ -180,5 +184,6 @@ def load_sequential(
     raw,
     shared=[("item", "history")],
     min_count=min_count,
+    min_count_fields=min_count_fields,
     metadata=meta,
   )
