@@ -63,7 +63,14 @@ def log_loss(labels: np.ndarray, logits: np.ndarray) -> float:
   return float(losses.mean())
 
 
-def _names(path: Sequence[Any]) -> list[Any]:
+def path_names(path: Sequence[Any]) -> list[Any]:
+  """Key names of a tree path (an ``nnx.Variable``'s ``value`` dropped).
+
+  Example:
+    >>> import jax
+    >>> path_names((jax.tree_util.DictKey("emb"), jax.tree_util.DictKey("f")))
+    ['emb', 'f']
+  """
   names = []
   for key in path:
     for attr in ("key", "name", "idx"):
@@ -84,7 +91,7 @@ def _masked_tables(params: Any, mask: Any) -> list[tuple[list[Any], Any]]:
   if len(flat_params) != len(flat_mask):
     raise ValueError("mask and params have different numbers of leaves")
   return [
-    (_names(p), x)
+    (path_names(p), x)
     for (p, x), m in zip(flat_params, flat_mask, strict=True)
     if m
   ]

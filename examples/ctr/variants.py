@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from examples.ctr import metrics
 from optax_ar import touched_rows
 
 
@@ -413,21 +414,6 @@ def bucket_substitution(
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def _leaf_names(path: Sequence[Any]) -> list[Any]:
-  """Key names of a tree path (an nnx.Variable's ``value`` dropped)."""
-  names = []
-  for key in path:
-    for attr in ("key", "name", "idx"):
-      if hasattr(key, attr):
-        names.append(getattr(key, attr))
-        break
-    else:
-      names.append(key)
-  if names and names[-1] == "value":
-    names = names[:-1]
-  return names
-
-
 def bucket_ar_rows(
   table_mask: Any,
   field: str,
@@ -474,7 +460,7 @@ def bucket_ar_rows(
   found = []
 
   def pick(path, is_table):
-    if is_table and _leaf_names(path)[-1:] == [field]:
+    if is_table and metrics.path_names(path)[-1:] == [field]:
       found.append(path)
       return field_rows
     return False

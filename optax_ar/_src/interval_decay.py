@@ -206,7 +206,7 @@ def adaptive_interval_decay(
         out_touched.append(True)
         continue
       u = jnp.asarray(u)
-      touched, last = _touch_code(g, last)
+      touched = touched_rows(g)
       interval = (step - last - 1).astype(jnp.float32)
       lam = jnp.where(touched, jnp.minimum(1.0, alpha_k * interval), 0.0)
       if lazy:
@@ -231,32 +231,6 @@ def adaptive_interval_decay(
     return treedef.unflatten(out_updates), new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def _touch_code(grad: jax.Array, last: jax.Array):
-  """The touched flags and the old ``last_step``, from one row reduction.
-
-  ``code_j = min_k (-last_j - 1 if g_jk != 0 else last_j)`` is negative
-  exactly for touched rows and encodes ``last_j`` either way (no overflow
-  for any int32 ``last_j >= 0``). Reading ``last_step`` only inside the
-  reduction that also reads the gradient matters for speed: the decay pass
-  and the new ``last_step`` then both read the small reduced array, so XLA
-  can update ``last_step`` in place instead of copying it (one O(N) kernel
-  and buffer less per step).
-
-  Args:
-    grad: a gradient leaf.
-    last: its ``last_step`` leaf (``row_shape`` of ``grad``).
-
-  Returns:
-    ``(touched, last)``: bool and int32 arrays of ``last``'s shape.
-  """
-  grad = jnp.asarray(grad)
-  axes = tuple(range(1, grad.ndim))
-  coded = jnp.where(grad != 0, -last - 1, last)
-  code = jnp.min(coded, axis=axes, keepdims=True)
-  touched = code < 0
-  return touched, jnp.where(touched, -code - 1, code)
 
 
 def _zeros_row_state(param: jax.Array) -> jax.Array:
