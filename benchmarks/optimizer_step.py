@@ -19,6 +19,8 @@ Contenders:
 
 * optimizer step (update + apply), dense gradient given: ``optax.adam``,
   ``optax.adamw``, ``adam_ar`` (dense and lazy moments), ``adagrad_ar``;
+  ``adam_ar ... candidates``: the same, given the batch's 2048 x 20 raw ids
+  as ``candidate_rows`` (the touched test reads those rows, not the table);
   sparse: ``sparse_adam_ar`` (and with ``catch_up_moments``),
   ``sparse_adagrad_ar``, given the unique row ids and their gradients;
 * train step (loss gradient + update) of a small model (sum of the 20 rows
@@ -55,6 +57,8 @@ DENSE_OPT = (
   "optax.adamw",
   "adam_ar",
   "adam_ar lazy",
+  "adam_ar candidates",
+  "adam_ar lazy candidates",
   "adagrad_ar",
 )
 HIDDEN = 64
@@ -126,19 +130,23 @@ def _timed(step, carry, inputs):
   return call
 
 
-def dense_opt_contender(name, tx, num_rows, dense_grad, bytes_per_step):
-  """Optimizer step with a dense (N, d) gradient."""
+def dense_opt_contender(
+  name, tx, num_rows, dense_grad, bytes_per_step, candidates=None
+):
+  """Optimizer step with a dense (N, d) gradient (and candidate row ids)."""
 
-  def step(carry, grad):
+  def step(carry, grad, *candidate_rows):
     params, state = carry
-    updates, state = tx.update(grad, state, params)
+    extra = {"candidate_rows": candidate_rows[0]} if candidate_rows else {}
+    updates, state = tx.update(grad, state, params, **extra)
     return optax.apply_updates(params, updates), state
 
   step = jax.jit(step, donate_argnums=0)
+  inputs = [(dense_grad,) if candidates is None else (dense_grad, candidates)]
 
   def make():
     params = jnp.zeros((num_rows, DIM), jnp.float32)
-    return _timed(step, (params, tx.init(params)), [(dense_grad,)])
+    return _timed(step, (params, tx.init(params)), inputs)
 
   return Contender(name, "opt", make, bytes_per_step)
 
@@ -245,6 +253,9 @@ def contenders_for(num_rows: int, batches, dense_grad, train: bool):
   ar_bytes = adam_bytes + 8 * num_rows  # + read and write last_step
   sparse_bytes = cap * (4 + 4 * DIM + 6 * 4 * DIM + 8)  # ids, g, 3x(r+w), last
   row_inputs = [(jnp.asarray(u.ids), jnp.asarray(g)) for _, u, g in batches]
+  raw_ids = jnp.asarray(batches[0][0])  # the batch that made dense_grad
+  # candidates: read ids and their gradient rows; write the (N,) bool mask.
+  candidate_bytes = cap * (4 + 4 * DIM) + num_rows
   lr, alpha = 1e-3, 1e-4
   out = [
     dense_opt_contender(
@@ -266,6 +277,22 @@ def contenders_for(num_rows: int, batches, dense_grad, train: bool):
       num_rows,
       dense_grad,
       ar_bytes,
+    ),
+    dense_opt_contender(
+      "adam_ar candidates",
+      optax_ar.adam_ar(lr, alpha),
+      num_rows,
+      dense_grad,
+      ar_bytes + candidate_bytes,
+      raw_ids,
+    ),
+    dense_opt_contender(
+      "adam_ar lazy candidates",
+      optax_ar.adam_ar(lr, alpha, lazy=True),
+      num_rows,
+      dense_grad,
+      ar_bytes + candidate_bytes,
+      raw_ids,
     ),
     dense_opt_contender(
       "adagrad_ar",
@@ -389,10 +416,11 @@ def markdown_table(num_rows, results, bandwidth):
 def summary(all_results, dedup):
   """The issue's targets, as ratios measured in this run."""
   lines = [
-    "| N | adam_ar / adamw | adam / sparse_adam_ar (opt) | "
+    "| N | adam_ar / adamw | adam_ar candidates / adamw | "
+    "adam / sparse_adam_ar (opt) | "
     "train dense adam_ar / train sparse | train dense adam / train sparse | "
     "host dedup ms |",
-    "|---|---:|---:|---:|---:|---:|",
+    "|---|---:|---:|---:|---:|---:|---:|",
   ]
 
   def ratio(res, a, b):
@@ -403,6 +431,7 @@ def summary(all_results, dedup):
   for n, res in all_results.items():
     lines.append(
       f"| {format_size(n)} | {ratio(res, 'adam_ar', 'optax.adamw')} | "
+      f"{ratio(res, 'adam_ar candidates', 'optax.adamw')} | "
       f"{ratio(res, 'optax.adam', 'sparse_adam_ar')} | "
       f"{ratio(res, 'train dense adam_ar', 'train sparse_adam_ar')} | "
       f"{ratio(res, 'train dense optax.adam', 'train sparse_adam_ar')} | "

@@ -8,6 +8,7 @@ from optax_ar._src.alias import adam_ar
 from optax_ar._src.interval_decay import AdaptiveIntervalDecayState
 from optax_ar._src.interval_decay import adaptive_interval_decay
 from optax_ar._src.interval_decay import touched_rows
+from optax_ar._src.interval_decay import touched_rows_among
 from optax_ar._src.reset import reset_leaves
 from optax_ar._src.sharded_sparse import shard_rows
 from optax_ar._src.sparse import SparseAdagradARState
@@ -36,5 +37,6 @@ __all__ = (
   "sparse_adagrad_ar",
   "sparse_adam_ar",
   "touched_rows",
+  "touched_rows_among",
   "unique_rows",
 )

@@ -71,6 +71,57 @@ def touched_rows(grad: jax.Array) -> jax.Array:
   return jnp.any(grad != 0, axis=tuple(range(1, grad.ndim)), keepdims=True)
 
 
+def touched_rows_among(grad: jax.Array, candidates: jax.Array) -> jax.Array:
+  """:func:`touched_rows`, reading only the candidate rows of ``grad``.
+
+  The rows of ``grad`` at ``candidates`` are gathered and tested; every other
+  row is taken to be zero *without being read*, so the cost is that of the
+  candidates, not of the table. The caller guarantees that every row with a
+  nonzero entry is a candidate (an embedding table's candidates are the IDs
+  of the batch); a nonzero row left out is silently taken as untouched.
+
+  Args:
+    grad: a gradient leaf of at least one axis; rows are slices along axis 0.
+    candidates: integer row ids of any shape; duplicates are allowed and ids
+      outside ``[0, rows)`` are padding (ignored).
+
+  Returns:
+    A bool array of shape ``row_shape(grad.shape)``, equal to
+    ``touched_rows(grad)`` when the guarantee holds.
+
+  Raises:
+    TypeError: if ``candidates`` is not an integer array.
+    ValueError: if ``grad`` is a scalar.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> g = jnp.array([[0., 1.], [0., 0.], [2., 0.]])
+    >>> touched_rows_among(g, jnp.array([0, 1, 0, -1])).ravel()
+    Array([ True, False, False], dtype=bool)
+  """
+  grad = jnp.asarray(grad)
+  candidates = jnp.asarray(candidates)
+  if grad.ndim == 0:
+    raise ValueError("candidate rows were given for a scalar leaf")
+  if not jnp.issubdtype(candidates.dtype, jnp.integer):
+    raise TypeError(
+      f"candidate rows must be integer ids, got dtype {candidates.dtype}"
+    )
+  rows = grad.shape[0]
+  ids = candidates.ravel()
+  valid = (ids >= 0) & (ids < rows)
+  picked = grad[jnp.where(valid, ids, 0)]
+  nonzero = valid & jnp.any(picked != 0, axis=tuple(range(1, picked.ndim)))
+  # Padding goes to the out-of-bounds slot `rows`, which `drop` discards;
+  # duplicates of an id carry the same value, so `set` is deterministic.
+  mask = (
+    jnp.zeros((rows,), jnp.bool_)
+    .at[jnp.where(valid, ids, rows)]
+    .set(nonzero, mode="drop")
+  )
+  return mask.reshape((rows,) + (1,) * (grad.ndim - 1))
+
+
 def adaptive_interval_decay(
   alpha: optax.ScalarOrSchedule,
   inner: optax.GradientTransformation,
@@ -99,6 +150,18 @@ def adaptive_interval_decay(
   A row touched at every step has :math:`I = 0`, so dense weights get no decay
   without any mask.
 
+  The touched test reads the whole gradient, an extra pass over memory that
+  XLA:CPU does not fuse with the inner update. A caller who knows which rows
+  a step can touch (an embedding table's rows are the IDs of the batch)
+  passes them as ``update(..., candidate_rows=tree)``: a tree like the params
+  (or a prefix of it; ``None`` subtrees are tested in full) holding, per
+  leaf, integer row ids of any shape (duplicates allowed, ids outside
+  ``[0, rows)`` are padding). Only those rows are read for the test (see
+  :func:`touched_rows_among`); every row with a nonzero gradient must be
+  among them. Under ``optax.MultiSteps`` the update sees the accumulated
+  gradient of several micro-batches, so pass the union of their ids (or
+  nothing).
+
   With ``lazy=True``, rows that the raw gradient did not touch keep their
   inner state (e.g. Adam's moments) and get a zero update in that step, as in
   the lazy/sparse Adam of parameter servers; the inner step count (Adam's bias
@@ -124,7 +187,8 @@ def adaptive_interval_decay(
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` requires
-    ``params``; its state is :class:`AdaptiveIntervalDecayState`.
+    ``params`` and accepts the keyword ``candidate_rows`` (not passed on to
+    ``inner``); its state is :class:`AdaptiveIntervalDecayState`.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -142,6 +206,10 @@ def adaptive_interval_decay(
     Array([-0.5, -0.5, -0.5], dtype=float32)
     >>> state.last_step.ravel()
     Array([4, 0], dtype=int32)
+    >>> ids = jnp.array([0])  # the rows this step can touch
+    >>> _, state = tx.update(grads, state, params, candidate_rows=ids)
+    >>> state.last_step.ravel()
+    Array([5, 0], dtype=int32)
 
   References:
     One-epoch overfitting and adaptive regularisation of embeddings (AdamAR);
@@ -177,7 +245,7 @@ def adaptive_interval_decay(
       inner_state=inner.init(params),
     )
 
-  def update_fn(updates, state, params=None, **extra_args):
+  def update_fn(updates, state, params=None, candidate_rows=None, **extra_args):
     if params is None:
       raise ValueError(_NO_PARAMS_MSG)
     mask_tree = full_mask(params)
@@ -195,10 +263,17 @@ def adaptive_interval_decay(
     flat_inner = treedef.flatten_up_to(inner_updates)
     flat_params = treedef.flatten_up_to(params)
     flat_last = treedef.flatten_up_to(state.last_step)
+    flat_candidates = _flat_candidates(candidate_rows, params, treedef)
 
     out_updates, out_last, out_touched = [], [], []
-    for m, g, u, p, last in zip(
-      flat_mask, flat_grad, flat_inner, flat_params, flat_last, strict=True
+    for m, g, u, p, last, c in zip(
+      flat_mask,
+      flat_grad,
+      flat_inner,
+      flat_params,
+      flat_last,
+      flat_candidates,
+      strict=True,
     ):
       if not m:
         out_updates.append(u)
@@ -206,7 +281,7 @@ def adaptive_interval_decay(
         out_touched.append(True)
         continue
       u = jnp.asarray(u)
-      touched = touched_rows(g)
+      touched = touched_rows(g) if c is None else touched_rows_among(g, c)
       interval = (step - last - 1).astype(jnp.float32)
       lam = jnp.where(touched, jnp.minimum(1.0, alpha_k * interval), 0.0)
       if lazy:
@@ -231,6 +306,36 @@ def adaptive_interval_decay(
     return treedef.unflatten(out_updates), new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+class _TestInFull:
+  """Marks a params leaf whose touched test reads the whole gradient."""
+
+
+_TEST_IN_FULL = _TestInFull()
+
+
+def _flat_candidates(candidate_rows, params, treedef):
+  """Per params leaf: its candidate row ids, or None (test the whole leaf)."""
+  if candidate_rows is None:
+    return [None] * treedef.num_leaves
+  try:
+    expanded = jax.tree.map(
+      lambda c, sub: (
+        jax.tree.map(lambda _: _TEST_IN_FULL, sub) if c is None else c
+      ),
+      candidate_rows,
+      params,
+      is_leaf=lambda x: x is None,
+    )
+    flat = treedef.flatten_up_to(expanded)
+  except (ValueError, TypeError) as error:
+    raise ValueError(
+      "candidate_rows does not match the params tree: it must be the params "
+      "structure (or a prefix of it, None for subtrees to test in full) with "
+      f"one integer array of row ids per leaf ({error})"
+    ) from error
+  return [None if c is _TEST_IN_FULL else c for c in flat]
 
 
 def _zeros_row_state(param: jax.Array) -> jax.Array:
