@@ -4,8 +4,10 @@ from typing import Any
 
 import optax
 
+from optax_ar._src import lazy_adam
 from optax_ar._src import validation
 from optax_ar._src.interval_decay import adaptive_interval_decay
+from optax_ar._src.interval_decay import interval_decay_around
 
 
 def adam_ar(
@@ -60,11 +62,17 @@ def adam_ar(
     0.999...
   """
   validation.check_scalar_or_schedule("learning_rate", learning_rate)
+  if lazy:
+    direction = lazy_adam.scale_by_lazy_adam(b1=b1, b2=b2, eps=eps)
+  else:
+    direction = optax.scale_by_adam(b1=b1, b2=b2, eps=eps)
   inner = optax.chain(
-    optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
+    direction,
     optax.scale_by_learning_rate(learning_rate),
   )
-  return adaptive_interval_decay(alpha, inner, lazy=lazy, mask=mask)
+  return interval_decay_around(
+    alpha, inner, lazy=lazy, mask=mask, inner_keeps_idle_rows=lazy
+  )
 
 
 def adagrad_ar(

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from optax_ar._src import validation
+from optax_ar._src.lazy_adam import LAZY_TOUCHED_ROWS
 
 _NO_PARAMS_MSG = (
   "adaptive_interval_decay needs the current params: call "
@@ -215,6 +216,24 @@ def adaptive_interval_decay(
     One-epoch overfitting and adaptive regularisation of embeddings (AdamAR);
     see ``SPEC.md`` section 2 of the project for the exact rule.
   """
+  return interval_decay_around(alpha, inner, lazy=lazy, mask=mask)
+
+
+def interval_decay_around(
+  alpha: optax.ScalarOrSchedule,
+  inner: optax.GradientTransformation,
+  *,
+  lazy: bool,
+  mask: Any,
+  inner_keeps_idle_rows: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+  """:func:`adaptive_interval_decay`, told whether ``inner`` is lazy itself.
+
+  With ``inner_keeps_idle_rows=True`` (``adam_ar``'s lazy Adam, which reads
+  the ``lazy_touched_rows`` extra argument) the wrapper does not select the
+  inner state again: a second select of the same rows makes XLA:CPU
+  recompute the moments in the params pass from copies of the old ones.
+  """
   validation.check_scalar_or_schedule("alpha", alpha, upper=1.0)
   if not isinstance(lazy, bool):
     raise TypeError(f"lazy must be a bool, got {lazy!r}")
@@ -253,47 +272,49 @@ def adaptive_interval_decay(
     alpha_k = alpha(state.count) if callable(alpha) else alpha
     alpha_k = jnp.asarray(alpha_k, jnp.float32)
 
-    inner_updates, inner_state = inner.update(
-      updates, state.inner_state, params, **extra_args
-    )
-
     treedef = jax.tree.structure(params)
     flat_mask = treedef.flatten_up_to(mask_tree)
     flat_grad = treedef.flatten_up_to(updates)
-    flat_inner = treedef.flatten_up_to(inner_updates)
     flat_params = treedef.flatten_up_to(params)
     flat_last = treedef.flatten_up_to(state.last_step)
     flat_candidates = _flat_candidates(candidate_rows, params, treedef)
+    flat_touched = [
+      _touched_test(m, g, c)
+      for m, g, c in zip(flat_mask, flat_grad, flat_candidates, strict=True)
+    ]
+    touched_tree = treedef.unflatten(flat_touched)
 
-    out_updates, out_last, out_touched = [], [], []
-    for m, g, u, p, last, c in zip(
-      flat_mask,
-      flat_grad,
-      flat_inner,
-      flat_params,
-      flat_last,
-      flat_candidates,
-      strict=True,
+    if lazy:
+      # An inner step that reads it (adam_ar's) keeps the idle rows' state
+      # before computing its update: one pass over memory instead of several.
+      extra_args = {**extra_args, LAZY_TOUCHED_ROWS: touched_tree}
+    inner_updates, inner_state = inner.update(
+      updates, state.inner_state, params, **extra_args
+    )
+    flat_inner = treedef.flatten_up_to(inner_updates)
+
+    out_updates, out_last = [], []
+    for m, u, p, last, touched in zip(
+      flat_mask, flat_inner, flat_params, flat_last, flat_touched, strict=True
     ):
       if not m:
         out_updates.append(u)
         out_last.append(last)
-        out_touched.append(True)
         continue
       u = jnp.asarray(u)
-      touched = touched_rows(g) if c is None else touched_rows_among(g, c)
       interval = (step - last - 1).astype(jnp.float32)
       lam = jnp.where(touched, jnp.minimum(1.0, alpha_k * interval), 0.0)
-      if lazy:
-        u = jnp.where(touched, u, jnp.zeros_like(u))
       if not decay_is_zero:
         u = (u - lam * p).astype(u.dtype)
+      if lazy:
+        # -0.0, the identity of +: an idle row's params stay bitwise as they
+        # are (+0.0 would turn a -0.0 into +0.0), and XLA:CPU's loop can skip
+        # the row's writes.
+        u = jnp.where(touched, u, jnp.full_like(u, -0.0))
       out_updates.append(u)
       out_last.append(jnp.where(touched, step, last))
-      out_touched.append(touched)
 
-    if lazy:
-      touched_tree = treedef.unflatten(out_touched)
+    if lazy and not inner_keeps_idle_rows:
       inner_state = _keep_untouched_rows(
         inner, inner_state, state.inner_state, touched_tree
       )
@@ -306,6 +327,15 @@ def adaptive_interval_decay(
     return treedef.unflatten(out_updates), new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _touched_test(decayed, grad, candidates):
+  """A leaf's touched rows; ``True`` for a leaf without the decay."""
+  if not decayed:
+    return True
+  if candidates is None:
+    return touched_rows(grad)
+  return touched_rows_among(grad, candidates)
 
 
 class _TestInFull:
