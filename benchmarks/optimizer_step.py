@@ -25,13 +25,16 @@ Contenders:
   ``sparse_adagrad_ar``, given the unique row ids and their gradients;
 * train step (loss gradient + update) of a small model (sum of the 20 rows
   of each example -> MLP 32-64-1 -> logistic loss): dense (gradient with
-  respect to the whole table, then ``optax.adam`` or ``adam_ar``) vs sparse
+  respect to the whole table, then ``optax.adam`` or ``adam_ar``, the latter
+  also with the batch's ids as ``candidate_rows``, dense or lazy) vs sparse
   (gradient with respect to the gathered unique rows, then
   ``sparse_adam_ar``; the host-side dedup is timed separately, it belongs to
   the input pipeline).
 
 Bytes per step are lower bounds: each array element read or written once
-(Adam: read g, m, v, theta, write m, v, theta = 28 N d bytes). The fraction
+(Adam: read g, m, v, theta, write m, v, theta = 28 N d bytes; lazy AdamAR:
+the same on the ~40k touched rows only, plus one read of g for the touched
+test and 9 bytes per row for the flags and ``last_step``). The fraction
 of bandwidth divides them by the time and by this machine's memory bandwidth,
 measured first with an in-place donated ``x * c`` over 1 GiB.
 """
@@ -186,8 +189,13 @@ def _loss(mlp, rows_per_example, labels):
   return optax.sigmoid_binary_cross_entropy(logits, labels).mean()
 
 
-def dense_train_contender(name, tx, num_rows, batches, bytes_per_step):
-  """Gradient w.r.t. the whole table (zero fill + scatter-add) + ``tx``."""
+def dense_train_contender(
+  name, tx, num_rows, batches, bytes_per_step, candidates=False
+):
+  """Gradient w.r.t. the whole table (zero fill + scatter-add) + ``tx``.
+
+  With ``candidates``, the batch's ids are passed as ``candidate_rows``.
+  """
 
   def step(carry, ids, labels):
     params, state = carry
@@ -196,7 +204,10 @@ def dense_train_contender(name, tx, num_rows, batches, bytes_per_step):
       return _loss(p["mlp"], p["table"][ids], labels)
 
     grads = jax.grad(loss_fn)(params)
-    updates, state = tx.update(grads, state, params)
+    extra = (
+      {"candidate_rows": {"table": ids, "mlp": None}} if candidates else {}
+    )
+    updates, state = tx.update(grads, state, params, **extra)
     return optax.apply_updates(params, updates), state
 
   step = jax.jit(step, donate_argnums=0)
@@ -256,6 +267,13 @@ def contenders_for(num_rows: int, batches, dense_grad, train: bool):
   raw_ids = jnp.asarray(batches[0][0])  # the batch that made dense_grad
   # candidates: read ids and their gradient rows; write the (N,) bool mask.
   candidate_bytes = cap * (4 + 4 * DIM) + num_rows
+  # Lazy: idle rows are left as they are (their -0.0 update lets XLA:CPU skip
+  # them), so only the touched rows' theta, m, v move, plus g for the
+  # touched test (unless the candidates replace it), the per-row flags and
+  # last_step.
+  lazy_rows_bytes = cap * 28 * DIM + 9 * num_rows
+  lazy_bytes = lazy_rows_bytes + 4 * nd
+  lazy_candidate_bytes = lazy_rows_bytes + candidate_bytes
   lr, alpha = 1e-3, 1e-4
   out = [
     dense_opt_contender(
@@ -276,7 +294,7 @@ def contenders_for(num_rows: int, batches, dense_grad, train: bool):
       optax_ar.adam_ar(lr, alpha, lazy=True),
       num_rows,
       dense_grad,
-      ar_bytes,
+      lazy_bytes,
     ),
     dense_opt_contender(
       "adam_ar candidates",
@@ -291,7 +309,7 @@ def contenders_for(num_rows: int, batches, dense_grad, train: bool):
       optax_ar.adam_ar(lr, alpha, lazy=True),
       num_rows,
       dense_grad,
-      ar_bytes + candidate_bytes,
+      lazy_candidate_bytes,
       raw_ids,
     ),
     dense_opt_contender(
@@ -341,6 +359,22 @@ def contenders_for(num_rows: int, batches, dense_grad, train: bool):
         num_rows,
         batches,
         dense_train_bytes + 8 * num_rows,
+      ),
+      dense_train_contender(
+        "train dense adam_ar candidates",
+        optax_ar.adam_ar(lr, alpha),
+        num_rows,
+        batches,
+        dense_train_bytes + 8 * num_rows + candidate_bytes,
+        candidates=True,
+      ),
+      dense_train_contender(
+        "train dense adam_ar lazy candidates",
+        optax_ar.adam_ar(lr, alpha, lazy=True),
+        num_rows,
+        batches,
+        dense_train_bytes + 8 * num_rows + candidate_bytes,
+        candidates=True,
       ),
       sparse_train_contender(
         "train sparse_adam_ar",
