@@ -36,6 +36,11 @@
 #      on Amazon Books
 #   7  Amazon Books DNN at batch 256; normal-init contrast on Sports
 #   8  touch-gap statistics (CPU only)
+#   9  follow-ups at batch 256 on Beauty and Toys (DNN, alpha 1/epoch, 3
+#      seeds): moment-decay and first-touch variants, bucket substitution
+#      (AR on the rarest k of 5 user buckets, k = 0..5, and k = 5 per field),
+#      Adagrad at lr 0.03 with initial accumulator 1e-6, filtering rare
+#      users (min count 5, 7, 10), normal-init contrast
 #
 # Alphas are stated per epoch (--alpha-per-epoch: a run uses alpha /
 # steps_per_epoch per step, the same total decay per epoch at any batch size;
@@ -51,7 +56,7 @@
 #   HARD_S     running jobs are stopped at this many seconds (default
 #              BUDGET_S + 60)
 #   EPOCHS     epochs per run (default 4; 1 with SMOKE=1)
-#   PRIORITIES comma-separated priorities to run (default 1,2,3,4,5,6,7,8)
+#   PRIORITIES comma-separated priorities to run (default 1,2,3,4,5,6,7,8,9)
 #   ONLY       extended regex: run only jobs whose tag matches
 #   SMOKE      1: a quick end-to-end check: 1 epoch, 2 alphas, seed 0 and
 #              confirm seed 1, every split cut to SUBSAMPLE examples
@@ -71,7 +76,7 @@ JOBS=${JOBS:-1}
 BUDGET_S=${BUDGET_S:-480}
 HARD_S=${HARD_S:-$((BUDGET_S + 60))}
 SMOKE=${SMOKE:-0}
-PRIORITIES=${PRIORITIES:-1,2,3,4,5,6,7,8}
+PRIORITIES=${PRIORITIES:-1,2,3,4,5,6,7,8,9}
 ONLY=${ONLY:-}
 DRY_RUN=${DRY_RUN:-0}
 if [[ $SMOKE == 1 ]]; then
@@ -224,13 +229,59 @@ for min_count in 2 5; do
     --alphas "$GRID" --alpha-per-epoch --seeds "$GRID_SEEDS"
 done
 
-# 7. Expensive extras.
-add_groups 7 amazon-book-popularity-dnn-b256 adam_ar,adamw,adam \
-  --dataset amazon-book --dataset-options "$POP" --model dnn --batch-size 256
+# 7. Expensive extras. Books at batch 256 on the 3-point grid that the other
+# backbones use (docs/RESULTS.md, session 3).
+AR_GRID=0.316228,1,3.16228
+[[ $SMOKE == 1 ]] && AR_GRID=$GRID
+BOOK256=(--dataset amazon-book --dataset-options "$POP" --model dnn
+  --batch-size 256)
+add 7 amazon-book-popularity-dnn-b256-base "${BOOK256[@]}" \
+  --optimizers adam,meda --seeds "$GRID_SEEDS"
+for group in adam_ar adam_ar_lazy; do
+  add 7 "amazon-book-popularity-dnn-b256-$group" "${BOOK256[@]}" \
+    --optimizers "$group" --alphas "$AR_GRID" --alpha-per-epoch \
+    --seeds "$GRID_SEEDS"
+done
+add 7 amazon-book-popularity-dnn-b256-adamw "${BOOK256[@]}" \
+  --optimizers adamw,sam --alphas "$AR_GRID" --alpha-per-epoch \
+  --seeds "$GRID_SEEDS"
 add 7 amazon-sports-dnn-b256@normalinit --dataset amazon-sports --model dnn \
   --batch-size 256 --model-options '{"embedding_init": "normal"}' \
   --optimizers adam,meda,adam_ar --alphas "$GRID" --alpha-per-epoch \
   --seeds "$GRID_SEEDS"
+
+# 9. Follow-ups at batch 256 (session 2): where does AdamAR's gain over AdamW
+# come from, and what moves Adam's fall.
+for ds in amazon-beauty amazon-toys; do
+  B256=(--dataset "$ds" --model dnn --batch-size 256 --alpha-per-epoch)
+  add 9 "$ds-dnn-b256-variants" "${B256[@]}" \
+    --optimizers adam_ar_decay_moments --alphas 1 --seeds "$SEEDS"
+  add 9 "$ds-dnn-b256-variants@normalinit" "${B256[@]}" \
+    --optimizers adam,adam_ar,adam_ar_first_touch --alphas 1 \
+    --seeds "$SEEDS" --model-options '{"embedding_init": "normal"}'
+  for k in 0 1 2 3 4 5; do
+    add 9 "$ds-dnn-b256-bucketsub@k$k" "${B256[@]}" --optimizers bucket_sub \
+      --ar-buckets "$k" --alphas 1 --seeds "$SEEDS"
+  done
+  for field in item item_attributes history; do
+    add 9 "$ds-dnn-b256-bucketsub-$field@k5" "${B256[@]}" \
+      --bucket-field "$field" --optimizers bucket_sub --ar-buckets 5 \
+      --alphas 1 --seeds "$SEEDS"
+  done
+  add 9 "$ds-dnn-b256-adagrad" "${B256[@]}" --optimizers adagrad,adagrad_ar \
+    --alphas 0.1,0.316228,1,3.16228 --seeds "$GRID_SEEDS" \
+    --confirm-seeds "$CONFIRM" --learning-rate 0.03 \
+    --adagrad-initial-accumulator 1e-6
+done
+for min_count in 5 7 10; do
+  add 9 "amazon-beauty-dnn-b256-filter-user$min_count" --dataset amazon-beauty \
+    --model dnn --batch-size 256 --alpha-per-epoch --optimizers adam,adam_ar \
+    --alphas 1 --seeds "$SEEDS" \
+    --dataset-options "{\"min_count_fields\": {\"user\": $min_count}}"
+done
+add 9 amazon-beauty-dnn-b256@normalinit --dataset amazon-beauty --model dnn \
+  --batch-size 256 --alpha-per-epoch --optimizers adam,adamw,meda,adam_ar \
+  --alphas 1 --seeds "$SEEDS" --model-options '{"embedding_init": "normal"}'
 
 # 8. Touch gaps (CPU).
 for spec in "amazon-sports|{}" "amazon-book|$POP" "amazon-book|$UNI"; do

@@ -119,3 +119,19 @@ def test_smoke_mode_and_filters():
   assert config.epochs == 1 and config.subsample == 3000
   assert config.dataset_options == {"negatives": "uniform"}
   assert len(config.alphas) == 2 and config.confirm_seeds == (1,)
+
+
+def test_follow_up_jobs_parse_with_their_options():
+  jobs = {t: argv for _, t, argv in _jobs(PRIORITIES="7,9")}
+  bucket = main_lib.parse_config(jobs["amazon-toys-dnn-b256-bucketsub@k3"][3:])
+  assert bucket.optimizers == ("bucket_sub",) and bucket.ar_buckets == 3
+  filtered = main_lib.parse_config(
+    jobs["amazon-beauty-dnn-b256-filter-user7"][3:]
+  )
+  assert filtered.dataset_options == {"min_count_fields": {"user": 7}}
+  adagrad = main_lib.parse_config(jobs["amazon-toys-dnn-b256-adagrad"][3:])
+  assert adagrad.adagrad_initial_accumulator == pytest.approx(1e-6)
+  books = main_lib.parse_config(
+    jobs["amazon-book-popularity-dnn-b256-adam_ar_lazy"][3:]
+  )
+  assert books.batch_size == 256 and len(books.alphas) == 3
