@@ -14,7 +14,8 @@ batch (time blocked in the iterator's ``next``).
 An optimizer name with the suffix ``:sparse`` (``adam_ar_lazy:sparse``,
 ``adagrad_ar:sparse``) runs the runner's ``--sparse-updates`` step
 (``examples.ctr.sparse_train``) instead; its host-side dedup of the ids is
-part of the timed step.
+part of the timed step. The suffix ``:candidates`` (``adam_ar:candidates``)
+runs the dense step with ``--candidate-rows``.
 """
 
 from __future__ import annotations
@@ -83,9 +84,14 @@ def main(argv=None):
         config, dataset.fields, base, config.alpha, 0
       )
       step = sparse_train.make_train_step(setup.graphdef, setup.spec)
-    else:
-      setup = train.create_train_state(config, dataset.fields, name, None, 0)
+    elif variant in ("", "candidates"):
+      run_config = config.replace(candidate_rows=variant == "candidates")
+      setup = train.create_train_state(
+        run_config, dataset.fields, base, None, 0
+      )
       step = train.make_train_step(setup.graphdef, setup.spec)
+    else:
+      raise ValueError(f"unknown variant {variant!r} in {name!r}")
     iterator = BatchIterator(
       dataset.train,
       args.batch_size,

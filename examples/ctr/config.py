@@ -127,6 +127,10 @@ class Config:
       ``optax.adam`` / ``optax.adagrad`` on the dense weights, i.e. the
       dense runner's ``adam_ar_lazy`` / ``adagrad_ar`` with
       ``ar_tables_only``. Only with those optimizers, no mesh.
+    candidate_rows: pass each batch's IDs to ``adam_ar``, ``adam_ar_lazy``
+      and ``adagrad_ar`` as ``candidate_rows``, so that their touched test
+      reads only those rows of the dense gradient (the same rule; other
+      optimizers ignore it).
   """
 
   name: str = "default"
@@ -165,6 +169,7 @@ class Config:
   select_by: str = "last"
   mesh: str | None = None
   sparse_updates: bool = False
+  candidate_rows: bool = False
 
   def replace(self, **changes: Any) -> Config:
     """A copy with some fields changed (validated)."""

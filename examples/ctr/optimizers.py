@@ -35,6 +35,10 @@ from examples.ctr import variants
 ADAM_LEARNING_RATE = 1e-3
 ADAGRAD_LEARNING_RATE = 1e-2
 
+#: Optimizers built on ``optax_ar.adaptive_interval_decay`` that accept
+#: ``candidate_rows`` in ``update``.
+CANDIDATE_ROW_OPTIMIZERS = ("adam_ar", "adam_ar_lazy", "adagrad_ar")
+
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerSpec:
@@ -43,6 +47,8 @@ class OptimizerSpec:
   Attributes:
     tx: the transformation.
     needs_grad_fn: ``update`` needs ``grad_fn=`` (SAM in opaque mode).
+    takes_candidate_rows: ``update`` is given the batch's IDs per table as
+      ``candidate_rows=`` (see :func:`optax_ar.adaptive_interval_decay`).
     reset_tables_each_epoch: reset the per-ID tables and their optimizer
       state at every epoch boundary (MEDA).
     hyperparams: the resolved hyperparameters, for results files.
@@ -54,6 +60,7 @@ class OptimizerSpec:
 
   tx: optax.GradientTransformation
   needs_grad_fn: bool = False
+  takes_candidate_rows: bool = False
   reset_tables_each_epoch: bool = False
   hyperparams: dict[str, Any] = dataclasses.field(default_factory=dict)
   static_key: tuple[Any, ...] = ()
@@ -84,6 +91,7 @@ def create_optimizer(
   adagrad_initial_accumulator: float = 0.1,
   ar_buckets: int = 0,
   buckets: tuple[str, Sequence[np.ndarray]] | None = None,
+  candidate_rows: bool = False,
 ) -> OptimizerSpec:
   """Builds the optimizer ``name``.
 
@@ -107,6 +115,8 @@ def create_optimizer(
       decay (0: AdamW; all: AR on the bucket field).
     buckets: ``bucket_sub``: ``(field, ID arrays)`` of the frequency
       buckets, rarest first (the runner's); needed when ``ar_buckets > 0``.
+    candidate_rows: let ``adam_ar``, ``adam_ar_lazy`` and ``adagrad_ar`` take
+      the batch's IDs as ``candidate_rows`` (ignored by the others).
 
   Returns:
     An :class:`OptimizerSpec`.
@@ -197,10 +207,12 @@ def create_optimizer(
     )
   else:
     raise ValueError(f"unknown optimizer {name!r}")
+  takes_candidate_rows = candidate_rows and name in CANDIDATE_ROW_OPTIMIZERS
   return OptimizerSpec(
     tx=tx,
     needs_grad_fn=name == "sam",
+    takes_candidate_rows=takes_candidate_rows,
     reset_tables_each_epoch=name == "meda",
     hyperparams=hyper,
-    static_key=static_key,
+    static_key=static_key + (takes_candidate_rows,),
   )

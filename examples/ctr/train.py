@@ -129,6 +129,7 @@ def create_optimizer(
     table_mask,
     learning_rate=config.learning_rate,
     alpha=config.alpha if alpha is None else alpha,
+    candidate_rows=config.candidate_rows,
     lazy=config.lazy,
     ar_tables_only=config.ar_tables_only,
     weight_decay=config.weight_decay,
@@ -257,6 +258,10 @@ def _make_train_step(graphdef, spec, mesh=None, shardings=None):
       state.params, state.rest, batch
     )
     extra = {}
+    if spec.takes_candidate_rows:
+      extra["candidate_rows"] = models.table_candidate_rows(
+        state.params, batch.features
+      )
     if spec.needs_grad_fn:
       old_rest = state.rest
       extra["grad_fn"] = lambda p, _: grad_fn(p, old_rest, batch)[0]

@@ -12,6 +12,7 @@ split into ``lookup`` (gather rows) and ``forward_from_embeddings``.
 from examples.ctr.models.base import CTRModel
 from examples.ctr.models.base import is_per_id_table
 from examples.ctr.models.base import per_id_table_mask
+from examples.ctr.models.base import table_candidate_rows
 from examples.ctr.models.dnn import DNN
 from examples.ctr.models.embedding import FieldEmbedding
 from examples.ctr.models.embedding import as_bag
@@ -46,5 +47,6 @@ __all__ = (
   "create_model",
   "is_per_id_table",
   "per_id_table_mask",
+  "table_candidate_rows",
   "pooled",
 )

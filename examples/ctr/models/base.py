@@ -88,6 +88,34 @@ def per_id_table_mask(params: Any) -> Any:
   )
 
 
+def table_candidate_rows(params: Any, features: Mapping[str, jax.Array]) -> Any:
+  """The ``candidate_rows`` of ``optax_ar``'s update: IDs per per-ID table.
+
+  Each per-ID table ``<module>.tables[<field>]`` gets ``features[<field>]``
+  (the rows a batch can touch; padding id 0 is a real row and is tested
+  like the others); every other leaf gets None (its touched test reads the
+  whole gradient).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> params = {"embedding": {"tables": {"user": jnp.zeros((10, 4))}},
+    ...           "mlp": {"w": jnp.zeros((4, 1))}}
+    >>> rows = table_candidate_rows(params, {"user": jnp.array([3, 7])})
+    >>> rows["embedding"]["tables"]["user"], rows["mlp"]["w"]
+    (Array([3, 7], dtype=int32), None)
+  """
+
+  def ids_or_none(path, _):
+    if not _is_table_path(path):
+      return None
+    names = [_key_name(k) for k in path]
+    if names[-1] == "value":
+      names = names[:-1]
+    return features[names[-1]]
+
+  return jax.tree_util.tree_map_with_path(ids_or_none, params)
+
+
 class CTRModel(nnx.Module):
   """Base class: ``__call__ = forward_from_embeddings o lookup``.
 
