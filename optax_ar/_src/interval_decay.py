@@ -19,7 +19,11 @@ import jax.numpy as jnp
 import optax
 
 from optax_ar._src import validation
-from optax_ar._src.lazy_adam import LAZY_TOUCHED_ROWS
+
+#: The extra argument through which the lazy wrapper hands an inner step
+#: the touched rows (a tree like the params of per-row bool masks, or True),
+#: so that the inner step can keep idle rows' state itself.
+LAZY_TOUCHED_ROWS = "lazy_touched_rows"
 
 _NO_PARAMS_MSG = (
   "adaptive_interval_decay needs the current params: call "

@@ -5,15 +5,16 @@ Used by ``adam_ar(..., lazy=True)``. The wrapper
 rows after any inner step; when the inner step computes its update from the
 *unselected* new moments, XLA:CPU fuses that recomputation into the params
 pass and keeps both the old and the new moments alive (copies), which made
-the lazy step 4-7x slower than ``optax.adamw``. Selecting the rows before the
-update is computed gives the same numbers from one pass.
+the lazy step 2-9x slower than ``optax.adamw`` (docs/PERFORMANCE.md).
+Selecting the rows before the update is computed gives the same numbers
+from one pass.
 """
 
 import jax
 import jax.numpy as jnp
 import optax
 
-LAZY_TOUCHED_ROWS = "lazy_touched_rows"
+from optax_ar._src.interval_decay import LAZY_TOUCHED_ROWS
 
 
 def scale_by_lazy_adam(

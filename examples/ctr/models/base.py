@@ -36,11 +36,18 @@ def _key_name(key: Any) -> Any:
   return key
 
 
-def _is_table_path(path: tuple[Any, ...]) -> bool:
+def _table_field(path: tuple[Any, ...]) -> str | None:
+  """The field of a per-ID table path ``<module>.tables[<field>]``, or None."""
   names = [_key_name(k) for k in path]
   if names and names[-1] == "value":  # the array inside an nnx.Variable
     names = names[:-1]
-  return len(names) >= 2 and names[-2] == TABLES
+  if len(names) >= 2 and names[-2] == TABLES:
+    return names[-1]
+  return None
+
+
+def _is_table_path(path: tuple[Any, ...]) -> bool:
+  return _table_field(path) is not None
 
 
 def is_per_id_table(path: tuple[Any, ...], value: Any) -> bool:
@@ -106,12 +113,8 @@ def table_candidate_rows(params: Any, features: Mapping[str, jax.Array]) -> Any:
   """
 
   def ids_or_none(path, _):
-    if not _is_table_path(path):
-      return None
-    names = [_key_name(k) for k in path]
-    if names[-1] == "value":
-      names = names[:-1]
-    return features[names[-1]]
+    field = _table_field(path)
+    return None if field is None else features[field]
 
   return jax.tree_util.tree_map_with_path(ids_or_none, params)
 

@@ -4,32 +4,17 @@ import jax
 import numpy as np
 import pytest
 
-from examples.ctr import config as config_lib
 from examples.ctr import train
-from examples.ctr.data.pipeline import BatchIterator
 
 ALPHA = 0.05
 STEPS = 8
 
 
-@pytest.fixture(scope="module")
-def config():
-  return config_lib.get_config("test")
-
-
-@pytest.fixture(scope="module")
-def dataset(config):
-  return train.load_dataset(config)
-
-
-def _run(config, dataset, optimizer):
+def _run(config, dataset, batches, optimizer):
   setup = train.create_train_state(config, dataset.fields, optimizer, ALPHA, 0)
   step = train.make_train_step(setup.graphdef, setup.spec)
-  it = BatchIterator(
-    dataset.train, config.batch_size, shuffle=True, seed=0, drop_remainder=True
-  )
   state = setup.state
-  for batch in list(it.epoch(1))[:STEPS]:
+  for batch in batches[:STEPS]:
     state, _ = step(state, batch)
   return setup.spec, state
 
@@ -39,12 +24,12 @@ def _run(config, dataset, optimizer):
   [("dnn", "adam_ar"), ("wdl", "adam_ar_lazy"), ("dnn", "adagrad_ar")],
 )
 def test_candidate_rows_train_like_the_full_test(
-  config, dataset, model, optimizer
+  config, dataset, train_batches, model, optimizer
 ):
   config = config.replace(model=model)
-  spec_full, full = _run(config, dataset, optimizer)
+  spec_full, full = _run(config, dataset, train_batches, optimizer)
   spec_cand, cand = _run(
-    config.replace(candidate_rows=True), dataset, optimizer
+    config.replace(candidate_rows=True), dataset, train_batches, optimizer
   )
   assert not spec_full.takes_candidate_rows and spec_cand.takes_candidate_rows
   assert spec_full.static_key != spec_cand.static_key

@@ -18,27 +18,9 @@ from examples.ctr import main
 from examples.ctr import results
 from examples.ctr import sparse_train
 from examples.ctr import train
-from examples.ctr.data.pipeline import BatchIterator
 
 ALPHA = 0.05  # large, so that rows skipped for a few steps are decayed
 STEPS = 8
-
-
-@pytest.fixture(scope="module")
-def config():
-  return config_lib.get_config("test")
-
-
-@pytest.fixture(scope="module")
-def dataset(config):
-  return train.load_dataset(config)
-
-
-def _batches(dataset, batch_size, steps):
-  it = BatchIterator(
-    dataset.train, batch_size, shuffle=True, seed=0, drop_remainder=True
-  )
-  return list(it.epoch(1))[:steps]
 
 
 def _flat(params):
@@ -52,9 +34,11 @@ def _flat(params):
   "model, optimizer",
   [("dnn", "adam_ar_lazy"), ("wdl", "adam_ar_lazy"), ("dnn", "adagrad_ar")],
 )
-def test_sparse_matches_dense_runner(config, dataset, model, optimizer):
+def test_sparse_matches_dense_runner(
+  config, dataset, train_batches, model, optimizer
+):
   config = config.replace(model=model)
-  batches = _batches(dataset, config.batch_size, STEPS)
+  batches = train_batches[:STEPS]
   dense = train.create_train_state(config, dataset.fields, optimizer, ALPHA, 0)
   dense_step = train.make_train_step(dense.graphdef, dense.spec)
   sparse = sparse_train.create_train_state(
@@ -82,13 +66,13 @@ def test_sparse_matches_dense_runner(config, dataset, model, optimizer):
   assert int(sparse_state.opt_state.tables.count) == STEPS
 
 
-def test_one_compilation_for_varying_unique_ids(config, dataset):
+def test_one_compilation_for_varying_unique_ids(config, dataset, train_batches):
   setup = sparse_train.create_train_state(
     config, dataset.fields, "adam_ar", 1e-3, 0
   )
   step = sparse_train.make_train_step(setup.graphdef, setup.spec)
   state = setup.state
-  batches = _batches(dataset, config.batch_size, 4)
+  batches = train_batches[:4]
   # One batch with a single repeated id per field: far fewer unique ids.
   first = batches[0]
   same = first._replace(
