@@ -41,6 +41,11 @@
 #      (AR on the rarest k of 5 user buckets, k = 0..5, and k = 5 per field),
 #      Adagrad at lr 0.03 with initial accumulator 1e-6, filtering rare
 #      users (min count 5, 7, 10), normal-init contrast
+#  10  session-4 follow-ups: moment-decay and first-touch variants and lazy
+#      moments at alpha 10/epoch on Sports (where MEDA beats AdamAR); MEDA
+#      and SAM on Books with WDL; Books DNN at 256: AdamW below its grid
+#      edge, seeds 1, 2; Adagrad at lr 0.03 / accumulator 1e-6 at batch 2048;
+#      the synthetic tail (min_count 1, 5, 20: which rare IDs keep a row)
 #
 # Alphas are stated per epoch (--alpha-per-epoch: a run uses alpha /
 # steps_per_epoch per step, the same total decay per epoch at any batch size;
@@ -56,7 +61,7 @@
 #   HARD_S     running jobs are stopped at this many seconds (default
 #              BUDGET_S + 60)
 #   EPOCHS     epochs per run (default 4; 1 with SMOKE=1)
-#   PRIORITIES comma-separated priorities to run (default 1,2,3,4,5,6,7,8,9)
+#   PRIORITIES comma-separated priorities to run (default 1,...,10)
 #   ONLY       extended regex: run only jobs whose tag matches
 #   SMOKE      1: a quick end-to-end check: 1 epoch, 2 alphas, seed 0 and
 #              confirm seed 1, every split cut to SUBSAMPLE examples
@@ -76,7 +81,7 @@ JOBS=${JOBS:-1}
 BUDGET_S=${BUDGET_S:-480}
 HARD_S=${HARD_S:-$((BUDGET_S + 60))}
 SMOKE=${SMOKE:-0}
-PRIORITIES=${PRIORITIES:-1,2,3,4,5,6,7,8,9}
+PRIORITIES=${PRIORITIES:-1,2,3,4,5,6,7,8,9,10}
 ONLY=${ONLY:-}
 DRY_RUN=${DRY_RUN:-0}
 if [[ $SMOKE == 1 ]]; then
@@ -282,6 +287,41 @@ done
 add 9 amazon-beauty-dnn-b256@normalinit --dataset amazon-beauty --model dnn \
   --batch-size 256 --alpha-per-epoch --optimizers adam,adamw,meda,adam_ar \
   --alphas 1 --seeds "$SEEDS" --model-options '{"embedding_init": "normal"}'
+
+# 10. Follow-ups (session 4). Where MEDA beats AdamAR (Sports): the variants
+# of priority 9 and lazy moments past the grid's edge (3.16/epoch was chosen).
+for batch in 256 2048; do
+  SPORTS=(--dataset amazon-sports --model dnn --batch-size "$batch"
+    --alpha-per-epoch)
+  add 10 "amazon-sports-dnn-b$batch-variants" "${SPORTS[@]}" \
+    --optimizers adam_ar_decay_moments,adam_ar_first_touch --alphas 1 \
+    --seeds "$SEEDS"
+  add 10 "amazon-sports-dnn-b$batch-lazyhi" "${SPORTS[@]}" \
+    --optimizers adam_ar_lazy --alphas 10 --seeds "$SEEDS"
+done
+add 10 amazon-book-popularity-wdl-b2048-medasam --dataset amazon-book \
+  --dataset-options "$POP" --model wdl --batch-size 2048 \
+  --optimizers meda,sam --seeds "$SEEDS"
+add 10 amazon-book-popularity-dnn-b256-adamwlow "${BOOK256[@]}" \
+  --optimizers adamw --alphas 0.0316228,0.1 --alpha-per-epoch \
+  --seeds "$GRID_SEEDS"
+add 10 amazon-book-popularity-dnn-b256-seeds12 "${BOOK256[@]}" \
+  --optimizers adam,adam_ar --alphas 1 --alpha-per-epoch --seeds "$CONFIRM"
+for ds in "${AMAZON[@]}"; do
+  add 10 "$ds-dnn-b2048@adagrad-lr0.03-acc1e-6" --dataset "$ds" --model dnn \
+    --batch-size 2048 --optimizers adagrad,adagrad_ar --alphas "$AR_GRID" \
+    --alpha-per-epoch --seeds "$GRID_SEEDS" --confirm-seeds "$CONFIRM" \
+    --learning-rate 0.03 --adagrad-initial-accumulator 1e-6
+done
+# The synthetic tail: min_count decides which rare values keep a row (1: all,
+# the rarest touched about once per epoch; 20: none seen < 20 times).
+for min_count in 1 5 20; do
+  add 10 "synthetic-mincount$min_count-dnn-b512" --dataset synthetic \
+    --dataset-options "{\"min_count\": $min_count}" --model dnn \
+    --batch-size 512 --optimizers adam,meda,adamw,adam_ar \
+    --alphas "${AR_GRID},10" --alpha-per-epoch --seeds "$GRID_SEEDS" \
+    --confirm-seeds "${CONFIRM%%,*}"
+done
 
 # 8. Touch gaps (CPU).
 for spec in "amazon-sports|{}" "amazon-book|$POP" "amazon-book|$UNI"; do

@@ -135,3 +135,28 @@ def test_follow_up_jobs_parse_with_their_options():
     jobs["amazon-book-popularity-dnn-b256-adam_ar_lazy"][3:]
   )
   assert books.batch_size == 256 and len(books.alphas) == 3
+
+
+def test_session_four_jobs_parse_with_their_options():
+  jobs = {t: argv for _, t, argv in _jobs(PRIORITIES="10")}
+  assert len(jobs) == 13
+  tail = main_lib.parse_config(jobs["synthetic-mincount1-dnn-b512"][3:])
+  assert tail.dataset == "synthetic" and tail.dataset_options == {
+    "min_count": 1
+  }
+  assert tail.optimizers == ("adam", "meda", "adamw", "adam_ar")
+  assert tail.alphas == pytest.approx((0.316228, 1, 3.16228, 10))
+  assert tail.batch_size == 512 and tail.confirm_seeds == (1,)
+  lazy = main_lib.parse_config(jobs["amazon-sports-dnn-b256-lazyhi"][3:])
+  assert lazy.optimizers == ("adam_ar_lazy",) and lazy.alphas == (10.0,)
+  adagrad = main_lib.parse_config(
+    jobs["amazon-toys-dnn-b2048@adagrad-lr0.03-acc1e-6"][3:]
+  )
+  assert adagrad.learning_rate == pytest.approx(0.03)
+  assert adagrad.batch_size == 2048 and adagrad.alpha_per_epoch
+  wdl = main_lib.parse_config(
+    jobs["amazon-book-popularity-wdl-b2048-medasam"][3:]
+  )
+  assert wdl.model == "wdl" and wdl.dataset_options == {
+    "negatives": "popularity"
+  }
