@@ -36,6 +36,7 @@ OPTIMIZERS = (
   "adagrad_ar",
   "adam_ar_decay_moments",
   "adam_ar_first_touch",
+  "adam_ar_decay_on_read",
   "bucket_sub",
 )
 
@@ -48,6 +49,7 @@ ALPHA_OPTIMIZERS = (
   "adagrad_ar",
   "adam_ar_decay_moments",
   "adam_ar_first_touch",
+  "adam_ar_decay_on_read",
   "bucket_sub",
 )
 

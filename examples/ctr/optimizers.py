@@ -12,10 +12,13 @@ Usage: ``spec = create_optimizer("adam_ar", table_mask, alpha=1e-3)``.
 | ``adam_ar_lazy`` | ``adam_ar`` with lazy moments |
 | ``adam_ar_decay_moments`` | AdamAR that also decays touched rows' moments |
 | ``adam_ar_first_touch`` | AdamAR without decay at a row's first touch |
+| ``adam_ar_decay_on_read`` | AdamAR's decay applied when a row is read, |
+| | before the forward pass (:mod:`examples.ctr.read_decay`) |
 | ``bucket_sub`` | AR on the rarest ``ar_buckets`` frequency buckets of the |
 | | bucket field, AdamW on the other table rows (the paper's ablation) |
 
-The last three are in :mod:`examples.ctr.variants`.
+``adam_ar_decay_moments``, ``adam_ar_first_touch`` and ``bucket_sub`` are in
+:mod:`examples.ctr.variants`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 import optax
 
 import optax_ar
+from examples.ctr import read_decay
 from examples.ctr import variants
 
 #: The paper's learning rates.
@@ -51,6 +55,8 @@ class OptimizerSpec:
       ``candidate_rows=`` (see :func:`optax_ar.adaptive_interval_decay`).
     reset_tables_each_epoch: reset the per-ID tables and their optimizer
       state at every epoch boundary (MEDA).
+    decays_on_read: the step calls :func:`decay_read_rows` with the batch's
+      IDs per table before its forward pass (``adam_ar_decay_on_read``).
     hyperparams: the resolved hyperparameters, for results files.
     static_key: what fixes the transformation's code apart from the
       hyperparameters held in its state (``optax.inject_hyperparams``):
@@ -62,6 +68,7 @@ class OptimizerSpec:
   needs_grad_fn: bool = False
   takes_candidate_rows: bool = False
   reset_tables_each_epoch: bool = False
+  decays_on_read: bool = False
   hyperparams: dict[str, Any] = dataclasses.field(default_factory=dict)
   static_key: tuple[Any, ...] = ()
 
@@ -97,7 +104,8 @@ def create_optimizer(
 
   Args:
     name: one of ``adam, adamw, meda, sam, adam_ar, adam_ar_lazy, adagrad,
-      adagrad_ar, adam_ar_decay_moments, adam_ar_first_touch, bucket_sub``.
+      adagrad_ar, adam_ar_decay_moments, adam_ar_first_touch,
+      adam_ar_decay_on_read, bucket_sub``.
     table_mask: tree of bools marking the per-ID tables (AdamW's decay mask,
       MEDA's reset mask, and the AR mask when ``ar_tables_only``).
     learning_rate: None for :func:`default_learning_rate`.
@@ -181,6 +189,12 @@ def create_optimizer(
     tx = inject(getattr(variants, name), static_args=("mask",))(
       learning_rate=lr, alpha=alpha, mask=ar_mask
     )
+  elif name == "adam_ar_decay_on_read":
+    hyper["alpha"] = alpha
+    static_key = (name, ar_tables_only)
+    tx = inject(read_decay.adam_ar_decay_on_read, static_args=("mask",))(
+      learning_rate=lr, alpha=alpha, mask=ar_mask
+    )
   elif name == "bucket_sub":
     hyper.update(alpha=alpha, weight_decay=alpha / lr, ar_buckets=ar_buckets)
     if ar_buckets == 0:
@@ -213,6 +227,33 @@ def create_optimizer(
     needs_grad_fn=name == "sam",
     takes_candidate_rows=takes_candidate_rows,
     reset_tables_each_epoch=name == "meda",
+    decays_on_read=name == "adam_ar_decay_on_read",
     hyperparams=hyper,
     static_key=static_key + (takes_candidate_rows,),
   )
+
+
+def decay_read_rows(
+  params: Any, opt_state: Any, read_rows: Any
+) -> tuple[Any, Any]:
+  """:func:`examples.ctr.read_decay.decay_read_rows` on the runner's state.
+
+  ``opt_state`` is the ``optax.inject_hyperparams`` state of
+  ``create_optimizer("adam_ar_decay_on_read", ...)``: alpha is read from its
+  hyperparams and its inner state is updated and put back.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> spec = create_optimizer("adam_ar_decay_on_read", {"t": True}, alpha=0.5)
+    >>> p = {"t": jnp.ones((2, 1))}
+    >>> s = spec.tx.init(p)
+    >>> _, s = spec.tx.update({"t": jnp.zeros((2, 1))}, s, p)
+    >>> _, s = spec.tx.update({"t": jnp.zeros((2, 1))}, s, p)
+    >>> p, s = decay_read_rows(p, s, {"t": jnp.array([1])})  # k 3, idle 2
+    >>> p["t"].ravel().tolist()
+    [1.0, 0.0]
+  """
+  params, inner = read_decay.decay_read_rows(
+    params, opt_state.inner_state, read_rows, opt_state.hyperparams["alpha"]
+  )
+  return params, opt_state._replace(inner_state=inner)

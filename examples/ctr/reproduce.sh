@@ -46,6 +46,9 @@
 #      and SAM on Books with WDL; Books DNN at 256: AdamW below its grid
 #      edge, seeds 1, 2; Adagrad at lr 0.03 / accumulator 1e-6 at batch 2048;
 #      the synthetic tail (min_count 1, 5, 20: which rare IDs keep a row)
+#  11  session-5: decay on read (adam_ar_decay_on_read: the AR decay before
+#      the forward pass) on the synthetic tail (min_count 1, 5; lazy moments
+#      at min_count 1), Books DNN at 2048, Sports DNN at 256
 #
 # Alphas are stated per epoch (--alpha-per-epoch: a run uses alpha /
 # steps_per_epoch per step, the same total decay per epoch at any batch size;
@@ -61,7 +64,7 @@
 #   HARD_S     running jobs are stopped at this many seconds (default
 #              BUDGET_S + 60)
 #   EPOCHS     epochs per run (default 4; 1 with SMOKE=1)
-#   PRIORITIES comma-separated priorities to run (default 1,...,10)
+#   PRIORITIES comma-separated priorities to run (default 1,...,11)
 #   ONLY       extended regex: run only jobs whose tag matches
 #   SMOKE      1: a quick end-to-end check: 1 epoch, 2 alphas, seed 0 and
 #              confirm seed 1, every split cut to SUBSAMPLE examples
@@ -81,7 +84,7 @@ JOBS=${JOBS:-1}
 BUDGET_S=${BUDGET_S:-480}
 HARD_S=${HARD_S:-$((BUDGET_S + 60))}
 SMOKE=${SMOKE:-0}
-PRIORITIES=${PRIORITIES:-1,2,3,4,5,6,7,8,9,10}
+PRIORITIES=${PRIORITIES:-1,2,3,4,5,6,7,8,9,10,11}
 ONLY=${ONLY:-}
 DRY_RUN=${DRY_RUN:-0}
 if [[ $SMOKE == 1 ]]; then
@@ -322,6 +325,25 @@ for min_count in 1 5 20; do
     --alphas "${AR_GRID},10" --alpha-per-epoch --seeds "$GRID_SEEDS" \
     --confirm-seeds "${CONFIRM%%,*}"
 done
+
+# 11. Session 5: the decay moved before the forward pass (decay on read),
+# where AdamAR fails (the synthetic tail of IDs seen about once per epoch)
+# and where MEDA beats it (Sports at 256), and on Books.
+add 11 synthetic-mincount1-dnn-b512-readdecay --dataset synthetic \
+  --dataset-options '{"min_count": 1}' --model dnn --batch-size 512 \
+  --optimizers adam_ar_decay_on_read,adam_ar_lazy --alphas "${AR_GRID},10" \
+  --alpha-per-epoch --seeds "$GRID_SEEDS" --confirm-seeds "${CONFIRM%%,*}"
+add 11 synthetic-mincount5-dnn-b512-readdecay --dataset synthetic \
+  --dataset-options '{"min_count": 5}' --model dnn --batch-size 512 \
+  --optimizers adam_ar_decay_on_read --alphas "${AR_GRID},10" \
+  --alpha-per-epoch --seeds "$GRID_SEEDS" --confirm-seeds "${CONFIRM%%,*}"
+add 11 amazon-book-popularity-dnn-b2048-readdecay --dataset amazon-book \
+  --dataset-options "$POP" --model dnn --batch-size 2048 \
+  --optimizers adam_ar_decay_on_read --alphas "$AR_GRID" --alpha-per-epoch \
+  --seeds "$GRID_SEEDS" --confirm-seeds "$CONFIRM"
+add 11 amazon-sports-dnn-b256-readdecay --dataset amazon-sports --model dnn \
+  --batch-size 256 --optimizers adam_ar_decay_on_read --alphas 1 \
+  --alpha-per-epoch --seeds "$SEEDS"
 
 # 8. Touch gaps (CPU).
 for spec in "amazon-sports|{}" "amazon-book|$POP" "amazon-book|$UNI"; do

@@ -254,21 +254,24 @@ def _make_train_step(graphdef, spec, mesh=None, shardings=None):
   grad_fn = jax.grad(loss_fn, has_aux=True)
 
   def train_step(state: TrainState, batch: Batch):
+    params, opt_state = state.params, state.opt_state
+    if spec.decays_on_read:
+      params, opt_state = optimizers.decay_read_rows(
+        params, opt_state, models.table_candidate_rows(params, batch.features)
+      )
     (loss, rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state.params, state.rest, batch
+      params, state.rest, batch
     )
     extra = {}
     if spec.takes_candidate_rows:
       extra["candidate_rows"] = models.table_candidate_rows(
-        state.params, batch.features
+        params, batch.features
       )
     if spec.needs_grad_fn:
       old_rest = state.rest
       extra["grad_fn"] = lambda p, _: grad_fn(p, old_rest, batch)[0]
-    updates, opt_state = spec.tx.update(
-      grads, state.opt_state, state.params, **extra
-    )
-    params = optax.apply_updates(state.params, updates)
+    updates, opt_state = spec.tx.update(grads, opt_state, params, **extra)
+    params = optax.apply_updates(params, updates)
     return TrainState(params, opt_state, rest), {"loss": loss}
 
   if mesh is None:

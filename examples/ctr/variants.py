@@ -55,8 +55,13 @@ def _row_zeros(param: jax.Array) -> jax.Array:
   return jnp.zeros(shape[:1] + (1,) * max(len(shape) - 1, 0), jnp.int32)
 
 
-def _flat_mask(mask: Any, params: Any) -> list[bool]:
-  """``mask`` (tree like the params, callable, or None) as bools per leaf."""
+def flat_mask(mask: Any, params: Any) -> list[bool]:
+  """``mask`` (tree like the params, callable, or None) as bools per leaf.
+
+  Example:
+    >>> flat_mask({"t": True, "w": False}, {"t": 1.0, "w": 2.0})
+    [True, False]
+  """
   if mask is None:
     return [True] * len(jax.tree.leaves(params))
   if callable(mask):
@@ -64,7 +69,14 @@ def _flat_mask(mask: Any, params: Any) -> list[bool]:
   return [bool(m) for m in jax.tree.structure(params).flatten_up_to(mask)]
 
 
-def _init_last_step(params: Any, flat_decayed: Sequence[bool]) -> Any:
+def init_last_step(params: Any, flat_decayed: Sequence[bool]) -> Any:
+  """Per-row int32 zeros for the decayed leaves, ``MaskedNode`` elsewhere.
+
+  Example:
+    >>> tree = init_last_step({"t": jnp.ones((3, 2)), "w": 1.0}, [True, False])
+    >>> tree["t"].shape, tree["w"]
+    ((3, 1), MaskedNode())
+  """
   leaves, treedef = jax.tree.flatten(params)
   return treedef.unflatten(
     [
@@ -99,10 +111,10 @@ def _ar_adam(
   adam = optax.scale_by_adam(b1=b1, b2=b2, eps=eps)
 
   def init_fn(params):
-    flat_decayed = _flat_mask(mask, params)
+    flat_decayed = flat_mask(mask, params)
     return ARVariantState(
       count=jnp.zeros([], jnp.int32),
-      last_step=_init_last_step(params, flat_decayed),
+      last_step=init_last_step(params, flat_decayed),
       adam=adam.init(params),
     )
 
@@ -112,7 +124,7 @@ def _ar_adam(
       raise ValueError("the AR variants need params in update")
     step = optax.safe_increment(state.count)
     treedef = jax.tree.structure(params)
-    flat_decayed = _flat_mask(mask, params)
+    flat_decayed = flat_mask(mask, params)
     flat_grad = treedef.flatten_up_to(updates)
     flat_last = treedef.flatten_up_to(state.last_step)
     lams, new_last = [], []
@@ -343,7 +355,7 @@ def bucket_substitution(
   def leaf_plan(params):
     """Per leaf: None (dense), False/True/row vector (table)."""
     treedef = jax.tree.structure(params)
-    flat_tables = _flat_mask(table_mask, params)
+    flat_tables = flat_mask(table_mask, params)
     flat_rows = treedef.flatten_up_to(ar_rows)
     plan = []
     for is_table, rows, p in zip(
@@ -368,7 +380,7 @@ def bucket_substitution(
     has_ar = [r is not None and r is not False for r in plan]
     return ARVariantState(
       count=jnp.zeros([], jnp.int32),
-      last_step=_init_last_step(params, has_ar),
+      last_step=init_last_step(params, has_ar),
       adam=adam.init(params),
     )
 

@@ -32,6 +32,7 @@ def test_every_optimizer_takes_a_step(name):
   assert float(_loss(new)) < float(_loss(PARAMS))
   assert spec.needs_grad_fn == (name == "sam")
   assert spec.reset_tables_each_epoch == (name == "meda")
+  assert spec.decays_on_read == (name == "adam_ar_decay_on_read")
   expected_lr = 1e-2 if name.startswith("adagrad") else 1e-3
   assert spec.hyperparams["learning_rate"] == expected_lr
 
