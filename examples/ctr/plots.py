@@ -1,6 +1,10 @@
 """PNG plots of a results file (matplotlib, Agg backend: no display needed).
 
-Usage: ``paths = write_plots(runs, "runs/demo")``.
+Usage: ``paths = write_plots(runs, "runs/demo")``, or from the shell, one
+figure set over several results files (e.g. the jobs of one experiment)::
+
+  python -m examples.ctr.plots docs/results/a/results.json \
+    docs/results/b/results.json --out docs/results/figures/a
 
 * ``auc_per_epoch.png``: test AUC after each epoch, one line per optimizer
   (its alpha chosen on validation; error bars = std over seeds).
@@ -12,6 +16,8 @@ Usage: ``paths = write_plots(runs, "runs/demo")``.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -145,3 +151,36 @@ def write_plots(
   plot_norm_vs_auc(groups, paths[1])
   plot_bucket_norms(groups, paths[2])
   return paths
+
+
+def load_runs(paths: Sequence[str]) -> list[dict[str, Any]]:
+  """The ``runs`` of several results files, in order.
+
+  Raises:
+    ValueError: naming the file, if one holds no ``runs`` list.
+  """
+  runs: list[dict[str, Any]] = []
+  for path in paths:
+    with open(path) as f:
+      data = json.load(f)
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+      raise ValueError(f"{path}: not a results file (no 'runs' list)")
+    runs.extend(data["runs"])
+  return runs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+  parser = argparse.ArgumentParser(
+    prog="python -m examples.ctr.plots",
+    description="The three plots over the runs of several results files.",
+  )
+  parser.add_argument("results", nargs="+", help="results.json files")
+  parser.add_argument("--out", required=True, help="folder for the PNGs")
+  parser.add_argument("--select-by", default="last", choices=("last", "best"))
+  args = parser.parse_args(argv)
+  for path in write_plots(load_runs(args.results), args.out, args.select_by):
+    print(path)
+
+
+if __name__ == "__main__":
+  main()

@@ -7,6 +7,7 @@ of its runs with an interruption in the middle of epoch 2.
 
 import contextlib
 import io
+import json
 import os
 
 import numpy as np
@@ -117,6 +118,32 @@ def test_compare_writes_the_plots(compare_run):
       head = f.read(8)
     assert head == b"\x89PNG\r\n\x1a\n"
     assert os.path.getsize(os.path.join(workdir, name)) > 5000
+
+
+def test_plots_cli_merges_results_files(compare_run, tmp_path):
+  workdir, runs, _ = compare_run
+  # The same runs split over two files plot as one figure set.
+  paths = []
+  for i, part in enumerate((runs[:2], runs[2:])):
+    path = tmp_path / f"part{i}.json"
+    path.write_text(json.dumps({"runs": part}))
+    paths.append(str(path))
+  assert plots.load_runs(paths) == runs
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    plots.main([*paths, "--out", str(tmp_path / "figs")])
+  printed = out.getvalue().split()
+  assert [os.path.basename(p) for p in printed] == list(plots.PLOT_FILES)
+  for path in printed:
+    with open(path, "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plots_cli_names_a_file_that_is_not_a_results_file(tmp_path):
+  bad = tmp_path / "table.json"
+  bad.write_text("[1, 2]")
+  with pytest.raises(ValueError, match="table.json: not a results file"):
+    plots.load_runs([str(bad)])
 
 
 def test_meda_resets_the_tables_at_the_epoch_boundary(compare_run):
