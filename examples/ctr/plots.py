@@ -17,7 +17,6 @@ figure set over several results files (e.g. the jobs of one experiment)::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
 from examples.ctr import compare  # noqa: E402
+from examples.ctr import results as results_lib  # noqa: E402
 
 PLOT_FILES = ("auc_per_epoch.png", "norm_vs_auc.png", "bucket_norms.png")
 
@@ -154,18 +154,19 @@ def write_plots(
 
 
 def load_runs(paths: Sequence[str]) -> list[dict[str, Any]]:
-  """The ``runs`` of several results files, in order.
+  """The ``runs`` of several results files, in order (each validated).
 
   Raises:
-    ValueError: naming the file, if one holds no ``runs`` list.
+    ValueError: naming the file, if one is missing or not a results file.
   """
   runs: list[dict[str, Any]] = []
   for path in paths:
-    with open(path) as f:
-      data = json.load(f)
-    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
-      raise ValueError(f"{path}: not a results file (no 'runs' list)")
-    runs.extend(data["runs"])
+    if not os.path.exists(path):
+      raise ValueError(f"{path}: no such results file")
+    try:
+      runs.extend(results_lib.read_results(path))
+    except (KeyError, TypeError, ValueError) as error:
+      raise ValueError(f"{path}: not a results file ({error})") from error
   return runs
 
 

@@ -15,8 +15,6 @@ from examples.ctr import models
 from examples.ctr import optimizers
 from examples.ctr import read_decay
 from examples.ctr import train
-from examples.ctr.config import get_config
-from examples.ctr.data.pipeline import BatchIterator
 
 LR, ALPHA, STEPS, ROWS, DIM = 0.05, 0.15, 16, 9, 3
 B1, B2, EPS = 0.9, 0.999, 1e-8
@@ -117,44 +115,26 @@ def test_keeps_dtype_and_injected_alpha():
   assert out["t"][:, 0].tolist() == [1.0, 0.5, 1.0]
 
 
-def test_runner_alpha_zero_is_adam():
-  """alpha = 0: no decay, so plain Adam (to float32 rounding: XLA fuses
-  the ``* (1 - 0)`` pass differently)."""
-  config = get_config("test").replace(epochs=1, checkpoint=False)
-  dataset = train.load_dataset(config)
-  runs = {}
-  for name in ("adam", "adam_ar_decay_on_read"):
-    setup = train.create_train_state(config, dataset.fields, name, 0.0, 0)
-    step = train.make_train_step(setup.graphdef, setup.spec)
-    state, _ = train.train_epoch(
-      step, setup.state, dataset.train, config.batch_size, 0, 1
-    )
-    runs[name] = jax.tree.leaves(state.params)
-  for a, b in zip(runs["adam"], runs["adam_ar_decay_on_read"], strict=True):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+def test_runner_alpha_zero_is_adam(one_epoch_leaves):
+  """alpha = 0: no decay, so plain Adam (to float32 rounding)."""
+  adam = one_epoch_leaves("adam", 0.0)
+  read = one_epoch_leaves("adam_ar_decay_on_read", 0.0)
+  for a, b in zip(adam, read, strict=True):
+    np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-def test_runner_takes_the_loss_at_the_decayed_tables():
+def test_runner_takes_the_loss_at_the_decayed_tables(
+  config, dataset, train_batches
+):
   """The step's loss is the model's loss after the read rows' decay."""
-  config = get_config("test").replace(epochs=1, checkpoint=False)
-  dataset = train.load_dataset(config)
   setup = train.create_train_state(
     config, dataset.fields, "adam_ar_decay_on_read", 0.2, 0
   )
   step = train.make_train_step(setup.graphdef, setup.spec)
-  batches = list(
-    BatchIterator(
-      dataset.train,
-      config.batch_size,
-      shuffle=True,
-      seed=0,
-      drop_remainder=True,
-    ).epoch(1)
-  )[:6]
   state = setup.state
-  for batch in batches[:5]:
+  for batch in train_batches[:5]:
     state, _ = step(state, batch)
-  batch = batches[5]
+  batch = train_batches[5]
 
   def loss_at(params):
     model = nnx.merge(setup.graphdef, params, state.rest)

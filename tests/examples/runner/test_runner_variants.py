@@ -159,19 +159,13 @@ def test_first_touch_is_bitwise_adam_ar_under_zero_init():
   assert int(np.asarray(state.last_step["t"]).max()) > 5
 
 
-def test_first_touch_is_bitwise_adam_ar_in_the_runner_under_zero_init():
-  config = get_config("test").replace(epochs=1, checkpoint=False)
-  dataset = train.load_dataset(config)
-  runs = {}
-  for name in ("adam_ar", "adam_ar_first_touch"):
-    setup = train.create_train_state(config, dataset.fields, name, 0.05, 0)
-    step = train.make_train_step(setup.graphdef, setup.spec)
-    state, _ = train.train_epoch(
-      step, setup.state, dataset.train, config.batch_size, 0, 1
-    )
-    runs[name] = jax.tree.leaves(state.params)
-  for a, b in zip(runs["adam_ar"], runs["adam_ar_first_touch"], strict=True):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+def test_first_touch_is_bitwise_adam_ar_in_the_runner_under_zero_init(
+  one_epoch_leaves,
+):
+  plain = one_epoch_leaves("adam_ar", 0.05)
+  first = one_epoch_leaves("adam_ar_first_touch", 0.05)
+  for a, b in zip(plain, first, strict=True):
+    np.testing.assert_array_equal(a, b)
 
 
 def _model_like_params(seed=0):
