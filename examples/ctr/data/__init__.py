@@ -11,8 +11,6 @@ from examples.ctr.data.schema import CTRDataset
 from examples.ctr.data.schema import FieldSpec
 from examples.ctr.data.schema import Split
 
-load = load_dataset
-
 __all__ = (
   "Batch",
   "BatchIterator",
@@ -20,6 +18,5 @@ __all__ = (
   "DATASETS",
   "FieldSpec",
   "Split",
-  "load",
   "load_dataset",
 )

@@ -134,20 +134,3 @@ def assemble(
     frequencies=freqs,
     metadata=meta,
   )
-
-
-def check_binary_labels(labels: np.ndarray, source: str, first_line: int = 1):
-  """Raises ValueError naming ``source`` and the line of a non-0/1 label.
-
-  Args:
-    labels: float labels.
-    source: the file the labels came from.
-    first_line: the file line of ``labels[0]``.
-  """
-  bad = np.flatnonzero((labels != 0) & (labels != 1))
-  if bad.size:
-    i = int(bad[0])
-    raise ValueError(
-      f"{source}:{first_line + i}: label {labels[i]!r} is not 0/1 "
-      f"({bad.size} non-binary labels)"
-    )

@@ -70,8 +70,6 @@ import numpy as np
 
 from examples.ctr.data import schema
 
-# The batch size the defaults are calibrated for (see the module docstring).
-CALIBRATED_BATCH_SIZE = 512
 # The calibrated defaults (see the module docstring and the tests).
 DEFAULT_VOCAB_SIZES = (
   8,
