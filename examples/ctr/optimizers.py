@@ -13,12 +13,12 @@ Usage: ``spec = create_optimizer("adam_ar", table_mask, alpha=1e-3)``.
 | ``adam_ar_decay_moments`` | AdamAR that also decays touched rows' moments |
 | ``adam_ar_first_touch`` | AdamAR without decay at a row's first touch |
 | ``adam_ar_decay_on_read`` | AdamAR's decay applied when a row is read, |
-| | before the forward pass (:mod:`examples.ctr.read_decay`) |
+| | before the forward pass (:mod:`examples.ctr.research.read_decay`) |
 | ``bucket_sub`` | AR on the rarest ``ar_buckets`` frequency buckets of the |
 | | bucket field, AdamW on the other table rows (the paper's ablation) |
 
 ``adam_ar_decay_moments``, ``adam_ar_first_touch`` and ``bucket_sub`` are in
-:mod:`examples.ctr.variants`.
+:mod:`examples.ctr.research.variants`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import numpy as np
 import optax
 
 import optax_ar
-from examples.ctr import read_decay
-from examples.ctr import variants
+from examples.ctr.research import read_decay
+from examples.ctr.research import variants
 
 #: The paper's learning rates.
 ADAM_LEARNING_RATE = 1e-3
@@ -236,7 +236,7 @@ def create_optimizer(
 def decay_read_rows(
   params: Any, opt_state: Any, read_rows: Any
 ) -> tuple[Any, Any]:
-  """:func:`examples.ctr.read_decay.decay_read_rows` on the runner's state.
+  """:func:`~examples.ctr.research.read_decay.decay_read_rows` on the state.
 
   ``opt_state`` is the ``optax.inject_hyperparams`` state of
   ``create_optimizer("adam_ar_decay_on_read", ...)``: alpha is read from its

@@ -1,11 +1,11 @@
-"""Tests of examples/ctr/touch_gaps.py against a brute-force replay."""
+"""Tests of research/touch_gaps.py against a brute-force replay."""
 
 import numpy as np
 import pytest
 
-from examples.ctr import touch_gaps
 from examples.ctr.data import schema
 from examples.ctr.data.pipeline import BatchIterator
+from examples.ctr.research import touch_gaps
 
 
 def _brute_force(ids, batch_size, seed, epochs):

@@ -1,6 +1,8 @@
 """Why dense ``adam_ar`` costs more than ``optax.adamw`` on XLA:CPU: probes.
 
-Usage: ``python benchmarks/dense_fusion_probe.py [--rows 1e6] [--block 16384]``
+Usage::
+
+  python benchmarks/probes/dense_fusion_probe.py [--rows 1e6] [--block 16384]
 
 Prints, for one ``(N, 32)`` float32 array, medians of interleaved calls:
 

@@ -12,7 +12,8 @@ from examples.ctr import main as main_lib
 from examples.ctr.config import get_config
 
 SCRIPT = (
-  pathlib.Path(__file__).resolve().parents[3] / "examples/ctr/reproduce.sh"
+  pathlib.Path(__file__).resolve().parents[3]
+  / "examples/ctr/research/reproduce.sh"
 )
 
 

@@ -1,6 +1,8 @@
 """Where dense ``adam_ar``'s remaining cost goes with candidate rows given.
 
-Usage: ``python benchmarks/candidate_cost_probe.py --rows 4e6 --rounds 10``.
+Usage::
+
+  python benchmarks/probes/candidate_cost_probe.py --rows 4e6 --rounds 10
 
 One ``(N, 32)`` table, the gradient of one 2048 x 20 batch of random ids.
 Times, interleaved over ``--rounds`` rounds (3 calls each after a warm-up,

@@ -1,19 +1,20 @@
 # ruff: noqa: B023  (the closures are used inside the loop iteration that defines them)
 """Adagrad lr 0.1, initial accumulator 1e-6: why some seeds die (Beauty b256).
 
-Run from /work/main: .venv/bin/python benchmarks/adagrad_dead_relu.py
+Usage: ``python benchmarks/probes/adagrad_dead_relu.py``
 For seeds 0..2, trains 30 steps and prints, after steps 1, 2, 5, 30, the
 share of hidden units of each layer that are dead on the batch (ReLU input
 <= 0 for every example), and the training loss.
 """
 
+import pathlib
 import sys
 
 import jax
 import jax.numpy as jnp
 import optax
 
-sys.path.insert(0, ".")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from flax import nnx  # noqa: E402
 
 from examples.ctr import train  # noqa: E402

@@ -1,6 +1,6 @@
 """Paper-style tables and the "shape" checks from every results JSON in a tree.
 
-Usage: ``python -m examples.ctr.summarize_results docs/results --out
+Usage: ``python -m examples.ctr.research.summarize_results docs/results --out
 docs/results/SUMMARY.md``.
 
 Reads every ``results.json`` under the root (a compare workdir's own
@@ -25,7 +25,7 @@ several workdirs, e.g. one per optimizer; a job folder named
 
 Each table names the job folders its rows come from; each job folder's
 ``command.txt`` and ``wall_time.txt`` (written by
-``examples/ctr/reproduce.sh``) are listed at the end.
+``examples/ctr/research/reproduce.sh``) are listed at the end.
 """
 
 from __future__ import annotations
@@ -374,7 +374,7 @@ def summarize(root: str, select_by: str = "last") -> tuple[str, dict]:
 
 def main(argv: Sequence[str] | None = None) -> str:
   parser = argparse.ArgumentParser(
-    prog="python -m examples.ctr.summarize_results",
+    prog="python -m examples.ctr.research.summarize_results",
     description=__doc__.split("\n\n")[0],
   )
   parser.add_argument("root", nargs="?", default="docs/results")

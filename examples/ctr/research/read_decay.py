@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from examples.ctr import variants
+from examples.ctr.research import variants
 
 
 class ReadDecayState(NamedTuple):

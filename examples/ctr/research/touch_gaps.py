@@ -1,6 +1,6 @@
 """How many steps pass between two touches of an embedding row in training.
 
-Usage: ``python -m examples.ctr.touch_gaps --dataset amazon-sports
+Usage: ``python -m examples.ctr.research.touch_gaps --dataset amazon-sports
 --data-path ../shared/data --batch-sizes 2048,256``.
 
 AdamAR decays a row by ``min(1, alpha * I)`` when it is touched after ``I``
@@ -212,7 +212,7 @@ def format_line(stats: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
   """Prints one line per (batch size, field); ``--json`` writes them all."""
   parser = argparse.ArgumentParser(
-    prog="python -m examples.ctr.touch_gaps",
+    prog="python -m examples.ctr.research.touch_gaps",
     description=__doc__.split("\n\n")[0],
   )
   parser.add_argument("--dataset", required=True)

@@ -1,4 +1,4 @@
-"""Tests of examples/ctr/summarize_results.py on a hand-made results tree."""
+"""Tests of research/summarize_results.py on a hand-made results tree."""
 
 import json
 import os
@@ -6,7 +6,7 @@ import os
 import pytest
 
 from examples.ctr import results as results_lib
-from examples.ctr import summarize_results as summ
+from examples.ctr.research import summarize_results as summ
 
 
 def _run(optimizer, alpha, seed, valid, test, batch=2048, options=None):

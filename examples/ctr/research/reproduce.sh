@@ -3,9 +3,9 @@
 #
 # Usage (from anywhere; the script works from the repository root):
 #
-#   examples/ctr/reproduce.sh                     # everything, 1 job at a time
-#   DATA_DIR=.data JOBS=6 BUDGET_S=420 HARD_S=520 examples/ctr/reproduce.sh
-#   SMOKE=1 PYTHON=.venv/bin/python OUT_DIR=/tmp/smoke examples/ctr/reproduce.sh
+#   examples/ctr/research/reproduce.sh        # everything, 1 job at a time
+#   DATA_DIR=.data JOBS=6 BUDGET_S=420 HARD_S=520 examples/ctr/research/reproduce.sh
+#   SMOKE=1 PYTHON=.venv/bin/python OUT_DIR=/tmp/smoke examples/ctr/research/reproduce.sh
 #
 # Every job is one `python -m examples.ctr compare ...` (one dataset, backbone,
 # batch size and optimizer group) in its own workdir OUT_DIR/<tag>/, where
@@ -15,7 +15,7 @@
 # results.json (every run, rewritten after every epoch), table.txt, the plots,
 # log.txt (one line per epoch and run), command.txt (the exact command) and
 # wall_time.txt ("<seconds> s rc=<exit code>"; rc 124 = cut at HARD_S). At the
-# end, examples/ctr/summarize_results.py writes OUT_DIR/SUMMARY.md and
+# end, examples/ctr/research/summarize_results.py writes OUT_DIR/SUMMARY.md and
 # OUT_DIR/summary.json (alphas chosen on validation, E1..E4 test AUC, shape
 # checks).
 #
@@ -75,7 +75,7 @@
 # unless given.
 
 set -u
-cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
+cd "$(dirname "${BASH_SOURCE[0]}")/../../.." || exit 1
 
 PYTHON=${PYTHON:-python3}
 DATA_DIR=${DATA_DIR:-../shared/data}
@@ -354,7 +354,7 @@ for spec in "amazon-sports|{}" "amazon-book|$POP" "amazon-book|$UNI"; do
   TAGS+=("$tag")
   PRIOS+=(8)
   CMDS+=("$(quote env JAX_PLATFORMS=cpu "$PYTHON" -m \
-    examples.ctr.touch_gaps --dataset "$ds" --data-path "$DATA_DIR" \
+    examples.ctr.research.touch_gaps --dataset "$ds" --data-path "$DATA_DIR" \
     --dataset-options "$opts" --batch-sizes 2048,256 --fields item,user \
     --epochs 2 --json "$OUT_DIR/$tag/touch_gaps.json")")
 done
@@ -445,6 +445,6 @@ if ((${#SKIPPED[@]})); then
   printf '%s\n' "${SKIPPED[@]}" >"$OUT_DIR/not_started.txt"
 fi
 
-"$PYTHON" -m examples.ctr.summarize_results "$OUT_DIR" \
+"$PYTHON" -m examples.ctr.research.summarize_results "$OUT_DIR" \
   --out "$OUT_DIR/SUMMARY.md" --json "$OUT_DIR/summary.json" >/dev/null
 log "summary: $OUT_DIR/SUMMARY.md"

@@ -1,4 +1,4 @@
-"""Tests of examples.ctr.read_decay against an independent NumPy reference.
+"""Tests of research.read_decay against an independent NumPy reference.
 
 The reference is written from the module's docstring (decay the rows a step
 reads by ``min(1, alpha * idle steps)``, then a dense Adam step with the
@@ -13,8 +13,8 @@ from flax import nnx
 
 from examples.ctr import models
 from examples.ctr import optimizers
-from examples.ctr import read_decay
 from examples.ctr import train
+from examples.ctr.research import read_decay
 
 LR, ALPHA, STEPS, ROWS, DIM = 0.05, 0.15, 16, 9, 3
 B1, B2, EPS = 0.9, 0.999, 1e-8

@@ -1,4 +1,4 @@
-"""Tests of examples.ctr.variants against an independent NumPy reference.
+"""Tests of research.variants against an independent NumPy reference.
 
 The reference below is written from the variants' docstrings (SPEC.md
 section 2 plus each variant's change), in float64 with explicit loops over
@@ -15,9 +15,9 @@ import optax_ar
 from examples.ctr import metrics
 from examples.ctr import optimizers
 from examples.ctr import train
-from examples.ctr import variants
 from examples.ctr.config import get_config
 from examples.ctr.models import per_id_table_mask
+from examples.ctr.research import variants
 
 LR, ALPHA, STEPS = 0.05, 0.15, 14
 B1, B2, EPS = 0.9, 0.999, 1e-8

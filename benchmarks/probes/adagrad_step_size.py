@@ -1,12 +1,13 @@
 """Why Adagrad does not train from zero embeddings (amazon-beauty, DNN, b256).
 
-Run from /work/main: .venv/bin/python benchmarks/adagrad_step_size.py
+Usage: ``python benchmarks/probes/adagrad_step_size.py``
 Trains 300 steps with each optimizer setting and prints, at a few steps,
 the RMS of the raw gradient and of the update, split into per-ID tables and
 dense weights, the mean Adagrad accumulator of the touched table rows, and
 the training loss.
 """
 
+import pathlib
 import sys
 
 import jax
@@ -14,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-sys.path.insert(0, ".")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from flax import nnx  # noqa: E402
 
 from examples.ctr import train  # noqa: E402
