@@ -2,17 +2,28 @@
 
 Usage: ``ds = load_or_build("amazon", [path], options, build_fn)``.
 
-An entry is a folder ``<cache_dir>/<kind>-<key>/`` holding ``meta.json``
-(name, fields, split sizes, metadata) and one ``.npy`` file per array
-(``<split>.<field index>.npy``, ``<split>.labels.npy``, ``freq.<field
-index>.npy``). Arrays are opened with ``np.load(mmap_mode="r")``, so a cached
-dataset of any size opens in milliseconds and pages in on demand.
+An entry is a folder ``<cache_dir>/<kind>-<key>/`` holding one ``.npy`` file
+per array (``<split>.<field index>.npy``, ``<split>.labels.npy``,
+``freq.<field index>.npy``) and ``meta.json`` (name, fields, split sizes,
+metadata and a manifest: the size and SHA-256 of every ``.npy`` file).
+Arrays are opened with ``np.load(mmap_mode="r")``, so a cached dataset of
+any size opens without reading it and pages in on demand.
 
 The key is a SHA-256 of the loader kind, ``CACHE_VERSION``, every source
 file's absolute path, size and modification time, and the loader options:
-touching a source file or changing an option builds a new entry. Entries are
-written to a temporary folder and renamed into place, so an interrupted
-build never leaves a half-written entry.
+touching a source file or changing an option builds a new entry.
+
+Integrity. An entry is built in a temporary folder; its arrays are flushed
+to disk, then ``meta.json`` is written (through a temporary file and a
+rename) as the completeness marker, and the folder is renamed into place.
+So a build that is interrupted leaves no entry, and an entry without a
+readable ``meta.json`` is incomplete. Every open checks the manifest: each
+file present with its recorded size, and, for entries of at most
+``VERIFY_MAX_BYTES`` in total, its SHA-256 (about 0.6 s per GB read; larger
+entries are checked by size and array shape only, so that they still open
+in milliseconds). An entry that fails a check (truncated, corrupted,
+incomplete) is never loaded: ``load_or_build`` logs a warning naming its
+path and the problem, deletes it and builds it again.
 
 The cache folder is ``cache_dir`` if given, else ``$OPTAX_AR_CACHE``, else
 ``~/.cache/optax_ar``.
@@ -22,10 +33,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pathlib
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -35,8 +48,17 @@ import numpy as np
 
 from examples.ctr.data import schema
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+# Entries up to this many bytes have every file's SHA-256 checked on open.
+VERIFY_MAX_BYTES = 1 << 30
 _SPLITS = ("train", "valid", "test")
+_META = "meta.json"
+
+_log = logging.getLogger(__name__)
+
+
+class CacheEntryError(ValueError):
+  """A cache entry that is incomplete, truncated or corrupted."""
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -82,7 +104,12 @@ def array_path(
 
 
 def save_dataset(ds: schema.CTRDataset, entry: pathlib.Path) -> None:
-  """Writes ``ds`` into folder ``entry`` (arrays already there are kept)."""
+  """Writes ``ds`` into folder ``entry`` (arrays already there are kept).
+
+  The arrays are written and flushed to disk first; ``meta.json``, with the
+  manifest of their sizes and SHA-256 digests, is written last, through a
+  temporary file and a rename, and marks the entry complete.
+  """
   entry = pathlib.Path(entry)
   entry.mkdir(parents=True, exist_ok=True)
 
@@ -93,9 +120,12 @@ def save_dataset(ds: schema.CTRDataset, entry: pathlib.Path) -> None:
       and (pathlib.Path(arr.filename).resolve() == path.resolve())
     ):
       arr.flush()
-      return
-    np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
+    else:
+      np.save(path, np.ascontiguousarray(arr), allow_pickle=False)
+    _fsync(path)
+    files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
 
+  files: dict[str, dict[str, Any]] = {}
   sizes = {}
   for split in _SPLITS:
     s = getattr(ds, split)
@@ -108,38 +138,136 @@ def save_dataset(ds: schema.CTRDataset, entry: pathlib.Path) -> None:
   for i, f in enumerate(ds.fields):
     put(ds.frequencies[f.name], array_path(entry, "freq", i))
   meta = {
+    "version": CACHE_VERSION,
     "name": ds.name,
     "fields": [[f.name, f.vocab_size, f.bag_size] for f in ds.fields],
     "splits": sizes,
     "metadata": ds.metadata,
+    "files": files,
   }
-  (entry / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+  tmp = entry / f".{_META}.tmp"
+  tmp.write_text(json.dumps(meta, indent=1, default=str))
+  _fsync(tmp)
+  tmp.replace(entry / _META)
 
 
-def open_dataset(entry: pathlib.Path) -> schema.CTRDataset:
-  """Opens a saved dataset with memory-mapped arrays."""
+def check_entry(
+  entry: pathlib.Path, *, checksum: bool | None = None
+) -> dict[str, Any]:
+  """Returns the entry's metadata if it is complete and intact.
+
+  Args:
+    entry: the entry folder.
+    checksum: whether to compare every file's SHA-256 with the manifest;
+      None: when the entry holds at most ``VERIFY_MAX_BYTES``.
+
+  Returns:
+    The parsed ``meta.json``.
+
+  Raises:
+    CacheEntryError: naming the entry and the problem: no or unreadable
+      ``meta.json`` (incomplete), another cache version, a file missing, of
+      another size (truncated) or with another SHA-256 (corrupted).
+
+  Example:
+    >>> import tempfile
+    >>> entry = pathlib.Path(tempfile.mkdtemp()) / "toy"
+    >>> entry.mkdir()
+    >>> check_entry(entry)
+    Traceback (most recent call last):
+    ...
+    examples.ctr.data.cache.CacheEntryError: .../toy: incomplete (no meta.json)
+  """
   entry = pathlib.Path(entry)
-  meta = json.loads((entry / "meta.json").read_text())
-  fields = tuple(schema.FieldSpec(n, v, b) for n, v, b in meta["fields"])
 
-  def load(split, i):
-    return np.load(array_path(entry, split, i), mmap_mode="r")
+  def fail(problem):
+    raise CacheEntryError(f"{entry}: {problem}")
 
-  def split(name):
-    if name not in meta["splits"]:
-      return None
-    feats = {f.name: load(name, i) for i, f in enumerate(fields)}
-    return schema.Split(features=feats, labels=load(name, "labels"))
+  if not (entry / _META).is_file():
+    fail(f"incomplete (no {_META})")
+  try:
+    meta = json.loads((entry / _META).read_text())
+    version, files = meta["version"], meta["files"]
+    total = sum(int(v["bytes"]) for v in files.values())
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    fail(f"unreadable {_META} ({type(e).__name__}: {e})")
+  if version != CACHE_VERSION:
+    fail(f"cache version {version}, expected {CACHE_VERSION}")
+  if checksum is None:
+    checksum = total <= VERIFY_MAX_BYTES
+  for name, want in sorted(files.items()):
+    p = entry / name
+    if not p.is_file():
+      fail(f"{name} is missing")
+    size = p.stat().st_size
+    if size != want["bytes"]:
+      fail(f"{name} has {size} bytes, expected {want['bytes']} (truncated)")
+    if checksum and _sha256(p) != want["sha256"]:
+      fail(f"{name} does not match its SHA-256 (corrupted)")
+  return meta
 
-  return schema.CTRDataset(
-    name=meta["name"],
-    fields=fields,
-    train=split("train"),
-    valid=split("valid"),
-    test=split("test"),
-    frequencies={f.name: load("freq", i) for i, f in enumerate(fields)},
-    metadata=meta["metadata"],
-  )
+
+def open_dataset(
+  entry: pathlib.Path, *, checksum: bool | None = None
+) -> schema.CTRDataset:
+  """Opens a saved dataset with memory-mapped arrays.
+
+  Args:
+    entry: the entry folder.
+    checksum: see ``check_entry``.
+
+  Returns:
+    The dataset.
+
+  Raises:
+    CacheEntryError: the entry fails ``check_entry``, an array cannot be
+      opened or has a shape other than its split's.
+  """
+  entry = pathlib.Path(entry)
+  meta = check_entry(entry, checksum=checksum)
+  try:
+    fields = tuple(schema.FieldSpec(n, v, b) for n, v, b in meta["fields"])
+
+    def load(split, i):
+      path = array_path(entry, split, i)
+      if path.name not in meta["files"]:
+        raise CacheEntryError(f"{entry}: {path.name} is not in the manifest")
+      return np.load(path, mmap_mode="r")
+
+    def split(name):
+      if name not in meta["splits"]:
+        return None
+      n = meta["splits"][name]
+      feats = {f.name: load(name, i) for i, f in enumerate(fields)}
+      labels = load(name, "labels")
+      for f in fields:
+        want = (n,) if f.bag_size == 1 else (n, f.bag_size)
+        if feats[f.name].shape != want:
+          raise CacheEntryError(
+            f"{entry}: {name} field {f.name!r} has shape "
+            f"{feats[f.name].shape}, expected {want}"
+          )
+      if labels.shape != (n,):
+        raise CacheEntryError(
+          f"{entry}: {name} labels have shape {labels.shape}, expected {(n,)}"
+        )
+      return schema.Split(features=feats, labels=labels)
+
+    return schema.CTRDataset(
+      name=meta["name"],
+      fields=fields,
+      train=split("train"),
+      valid=split("valid"),
+      test=split("test"),
+      frequencies={f.name: load("freq", i) for i, f in enumerate(fields)},
+      metadata=meta["metadata"],
+    )
+  except CacheEntryError:
+    raise
+  except (ValueError, KeyError, TypeError, OSError) as e:
+    raise CacheEntryError(
+      f"{entry}: unreadable ({type(e).__name__}: {e})"
+    ) from e
 
 
 def load_or_build(
@@ -172,8 +300,12 @@ def load_or_build(
       return _in_memory(ds)
   root = pathlib.Path(cache_dir) if cache_dir else default_cache_dir()
   entry = root / f"{kind}-{cache_key(kind, sources, options)}"
-  if (entry / "meta.json").exists():
-    return open_dataset(entry)
+  if entry.exists():
+    try:
+      return open_dataset(entry)
+    except CacheEntryError as e:
+      _log.warning("cache entry not loaded, rebuilding it: %s", e)
+      _discard(entry)
   root.mkdir(parents=True, exist_ok=True)
   staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=root))
   try:
@@ -189,10 +321,31 @@ def load_or_build(
       staging.rename(entry)
     except OSError:  # another process finished the same entry first
       shutil.rmtree(staging, ignore_errors=True)
+      return open_dataset(entry)
   except BaseException:
     shutil.rmtree(staging, ignore_errors=True)
     raise
-  return open_dataset(entry)
+  return open_dataset(entry, checksum=False)  # just written and flushed
+
+
+def _sha256(path: pathlib.Path) -> str:
+  with open(path, "rb") as f:
+    return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _fsync(path: pathlib.Path) -> None:
+  with open(path, "rb+") as f:
+    os.fsync(f.fileno())
+
+
+def _discard(entry: pathlib.Path) -> None:
+  """Removes an entry; renamed aside first, so no reader sees half of it."""
+  trash = entry.with_name(f".{entry.name}.discarded-{uuid.uuid4().hex[:8]}")
+  try:
+    entry.rename(trash)
+  except OSError:  # another process removed or replaced it first
+    return
+  shutil.rmtree(trash, ignore_errors=True)
 
 
 def _in_memory(ds: schema.CTRDataset) -> schema.CTRDataset:
