@@ -16,9 +16,11 @@ bounded by the number of distinct values. The separator is inferred from
 the extension (``.tsv``/``.tab``: tab, else comma) unless ``sep`` is given;
 ``.parquet``/``.pq`` files are read with pyarrow.
 
-Errors name the file and line (CSV, counting the header as line 1) or row
-(Parquet): a missing column, a line with too many or too few fields, a
-non-binary label, an empty file. No row is dropped.
+Errors (``errors.DataFileError``) name the file and line (CSV, counting the
+header as line 1) or row (Parquet): an empty file, a blank line, a missing
+column, a line with too many or too few fields (quoted fields included), a
+non-binary label, bytes that are not UTF-8, a file that is not Parquet. No
+row is dropped.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import csv
 import io
 import os
 import pathlib
+import re
 from collections.abc import Iterator
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from examples.ctr.data import errors
 from examples.ctr.data import streaming
 
 _TRUE = {"1", "1.0", "true", "True"}
@@ -53,9 +57,11 @@ def parse_labels(
   bad = np.flatnonzero(~(pos | neg))
   if bad.size:
     i = int(bad[0])
-    raise ValueError(
-      f"{path}:{unit}{first_line + i}: label {s.iloc[i]!r} is "
-      f"not 0/1 ({bad.size} bad labels in this chunk)"
+    raise errors.DataFileError(
+      path,
+      first_line + i,
+      f"label {s.iloc[i]!r} is not 0/1 ({bad.size} bad labels in this chunk)",
+      unit,
     )
   return pos.astype(np.float32)
 
@@ -83,11 +89,21 @@ def _line_blocks(path, block_bytes: int) -> Iterator[tuple[int, bytes]]:
 def check_field_counts(
   block: bytes, sep: str, width: int, path, first_line: int
 ) -> None:
-  """Raises ValueError naming the first line without ``width`` fields.
+  """Raises DataFileError naming the first line without ``width`` fields.
 
-  Blank lines are errors too (a CSV reader would skip them silently). Lines
-  with a quote character are not counted (a quoted field may hold the
-  separator); the CSV reader still rejects lines with too many fields.
+  Blank lines are errors too (a CSV reader would skip them silently). With a
+  comma (or any separator but tab) a field may be quoted and hold the
+  separator: a line with quotes is counted by ``csv.reader``, unless its
+  quotes are unbalanced (a quoted field spanning lines, left to the CSV
+  reader). Tab-separated files are read without quoting, so quotes there
+  are plain characters.
+
+  Example:
+    >>> check_field_counts(b'1,a\\n0,"b,c"\\n', ",", 2, "f.csv", 2)
+    >>> check_field_counts(b'1,a\\n0,"b",c\\n', ",", 2, "f.csv", 2)
+    Traceback (most recent call last):
+    ...
+    examples.ctr.data.errors.DataFileError: f.csv:3: too many fields (3, ...
   """
   a = np.frombuffer(block, np.uint8)
   ends = np.flatnonzero(a == 10)
@@ -95,11 +111,16 @@ def check_field_counts(
   seps = np.concatenate([[0], np.cumsum(a == ord(sep))])
   count = seps[ends] - seps[starts] + 1
   empty = (ends - starts) - (a[np.maximum(ends - 1, 0)] == 13) <= 0
-  quoted = np.zeros(ends.size, bool)
-  if b'"' in block:
+  unsure = np.zeros(ends.size, bool)
+  if sep != "\t" and b'"' in block:
     q = np.concatenate([[0], np.cumsum(a == 34)])
-    quoted = (q[ends] - q[starts]) > 0
-  bad = np.flatnonzero(empty | ((count != width) & ~quoted))
+    for i in np.flatnonzero((q[ends] - q[starts]) > 0):
+      if (q[ends[i]] - q[starts[i]]) % 2:
+        unsure[i] = True
+        continue
+      text = block[starts[i] : ends[i]].decode("utf-8", "replace")
+      count[i] = len(next(csv.reader([text.rstrip("\r")], delimiter=sep)))
+  bad = np.flatnonzero(empty | ((count != width) & ~unsure))
   if bad.size:
     i = int(bad[0])
     what = (
@@ -110,7 +131,35 @@ def check_field_counts(
         f"expected {width})"
       )
     )
-    raise ValueError(f"{path}:{first_line + i}: {what}")
+    raise errors.DataFileError(path, first_line + i, what)
+
+
+def _parser_error(path, line: int, e: Exception):
+  """The pandas parser's error, at the file line it names if it names one."""
+  m = re.search(r"in line (\d+)|at row (\d+)", str(e))
+  if m and m.group(1):
+    at = line + int(m.group(1)) - 1
+  elif m:
+    at = line + int(m.group(2))
+  else:
+    at = None
+  msg = str(e).replace("Error tokenizing data. C error: ", "").strip()
+  if at is None:
+    return errors.DataFileError(path, line, f"malformed line from here: {msg}")
+  return errors.DataFileError(path, at, f"malformed line: {msg}")
+
+
+def _decode_error(path, block: bytes, line: int):
+  """DataFileError at the first line of ``block`` that is not UTF-8."""
+  try:
+    block.decode("utf-8")
+  except UnicodeDecodeError as e:
+    return errors.DataFileError(
+      path,
+      line + block[: e.start].count(b"\n"),
+      f"not UTF-8 text (byte {block[e.start]:#04x})",
+    )
+  return errors.DataFileError(path, line, "not UTF-8 text")
 
 
 def csv_chunks(
@@ -129,20 +178,28 @@ def csv_chunks(
   lines; every line's field count is checked (``check_field_counts``).
 
   Raises:
-    ValueError: naming file and line, for an empty file, a missing column,
-      a blank line or a line with a wrong number of fields.
+    errors.DataFileError: naming file and line, for an empty file, a blank
+      or missing header, a missing column, a blank line, a line with a wrong
+      number of fields, a line that is not UTF-8 or a CSV syntax error.
   """
   path = pathlib.Path(path)
   if path.stat().st_size == 0:
-    raise ValueError(f"{path}:1: file is empty")
+    raise errors.DataFileError(path, 1, "file is empty")
   with open(path, "rb") as f:
     first = f.readline()
   if header:
-    head = pd.read_csv(io.BytesIO(first), sep=sep, nrows=0, dtype=str).columns
+    if not first.strip():
+      raise errors.DataFileError(
+        path, 1, "blank line (expected the header of column names)"
+      )
+    try:
+      head = pd.read_csv(io.BytesIO(first), sep=sep, nrows=0, dtype=str).columns
+    except UnicodeDecodeError:
+      raise _decode_error(path, first, 1) from None
     missing = [c for c in columns if c not in head]
     if missing:
-      raise ValueError(
-        f"{path}:1: missing column(s) {missing}; the header has {list(head)}"
+      raise errors.DataFileError(
+        path, 1, f"missing column(s) {missing}; the header has {list(head)}"
       )
     names = list(head)
   names = list(names)
@@ -167,35 +224,44 @@ def csv_chunks(
         quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL,
       )
     except pd.errors.ParserError as e:
-      raise ValueError(f"{path}: malformed line near line {line}: {e}") from e
-    if frame.shape[1] != len(names):  # only quoted lines get here
-      raise ValueError(
-        f"{path}: malformed line near line {line}: "
-        f"{frame.shape[1]} fields, expected {len(names)}"
+      raise _parser_error(path, line, e) from e
+    except UnicodeDecodeError:
+      raise _decode_error(path, block, line) from None
+    if frame.shape[1] != len(names):  # only multi-line quoted fields get here
+      raise errors.DataFileError(
+        path,
+        line,
+        f"malformed lines from here: {frame.shape[1]} fields, expected "
+        f"{len(names)}",
       )
     frame.columns = names
     got_rows = got_rows or len(frame) > 0
     yield line, frame[list(columns)]
   if not got_rows:
-    raise ValueError(f"{path}:2: no data rows")
+    raise errors.DataFileError(path, 2, "no data rows")
 
 
 def parquet_chunks(path, *, columns, chunk_rows):
   """Yields (row number of the chunk's first row (1-based), frame)."""
+  import pyarrow as pa  # noqa: PLC0415
   import pyarrow.parquet as pq  # noqa: PLC0415
 
   path = pathlib.Path(path)
   if path.stat().st_size == 0:
-    raise ValueError(f"{path}: file is empty")
-  f = pq.ParquetFile(path)
+    raise errors.DataFileError(path, None, "file is empty")
+  try:
+    f = pq.ParquetFile(path)
+  except pa.ArrowException as e:
+    raise errors.DataFileError(path, None, f"not a Parquet file: {e}") from e
   missing = [c for c in columns if c not in f.schema_arrow.names]
   if missing:
-    raise ValueError(
-      f"{path}: missing column(s) {missing}; the file has "
-      f"{f.schema_arrow.names}"
+    raise errors.DataFileError(
+      path,
+      None,
+      f"missing column(s) {missing}; the file has {f.schema_arrow.names}",
     )
   if f.metadata.num_rows == 0:
-    raise ValueError(f"{path}: no data rows")
+    raise errors.DataFileError(path, None, "no data rows")
   row = 1
   for batch in f.iter_batches(batch_size=chunk_rows, columns=list(columns)):
     frame = batch.to_pandas()

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from examples.ctr.data import errors
 from examples.ctr.data import registry
 from examples.ctr.data import schema
 from examples.ctr.data import streaming
@@ -81,20 +82,70 @@ def test_separate_files_and_min_count(tmp_path):
 @pytest.mark.parametrize(
   "text, match",
   [
+    # Empty file, no rows, missing column.
     ("", r"d.csv:1: file is empty"),
+    ("\n1,x\n", r"d.csv:1: blank line \(expected the header"),
     ("click,a\n", r"d.csv:2: no data rows"),
     ("click,b\n1,x\n", r"d.csv:1: missing column\(s\) \['a'\]"),
+    # A label that is not 0/1.
     ("click,a\n1,x\n2,y\n", r"d.csv:3: label '2' is not 0/1"),
-    ("click,a\n1,x\n0,y,z\n", r"d.csv:3: too many fields"),
+    ("click,a\n1,x\nnan,y\n", r"d.csv:3: label 'nan' is not 0/1"),
+    ("click,a\n1,x\n,y\n", r"d.csv:3: label '' is not 0/1"),
+    # A line with the wrong number of fields (quoted ones included).
+    ("click,a\n1,x\n0,y,z\n", r"d.csv:3: too many fields \(3, expected 2\)"),
+    ("click,a,b\n1,x,u\n0,y\n", r"d.csv:3: too few fields \(2, expected 3\)"),
+    ('click,a\n1,"x,y",z\n', r"d.csv:2: too many fields \(3, expected 2\)"),
+    ('click,a,b\n1,x,u\n0,"y"\n', r"d.csv:3: too few fields \(2, expected 3\)"),
     ("click,a\n1,x\n\n0,y\n", r"d.csv:3: blank line"),
-    ('click,a\n1,"x,y",z\n', r"d.csv: malformed line near line 2"),
-    ("click,a,b\n1,x,u\n0,y\n", r"d.csv:3: too few fields"),
+    # Not CSV: an unterminated quote, bytes that are not UTF-8.
+    ('click,a\n1,x\n0,"y\n', r"d.csv:3: malformed line: EOF inside string"),
+    (b"\xffclick,a\n1,x\n", r"d.csv:1: not UTF-8 text \(byte 0xff\)"),
+    (b"click,a\n1,x\n0,\xe9\n", r"d.csv:3: not UTF-8 text \(byte 0xe9\)"),
   ],
 )
-def test_bad_input(tmp_path, text, match):
+def test_bad_csv_names_file_and_line(tmp_path, text, match):
   p = tmp_path / "d.csv"
-  p.write_text(text)
-  with pytest.raises(ValueError, match=match):
+  p.write_bytes(text if isinstance(text, bytes) else text.encode())
+  with pytest.raises(errors.DataFileError, match=match):
+    build_tabular(tmp_path / "w", label="click", categorical=["a"], data=p)
+
+
+def _parquet(path, frame):
+  frame.to_parquet(path, index=False)
+  return path
+
+
+@pytest.mark.parametrize(
+  "make, match",
+  [
+    (lambda p: p.write_bytes(b""), r"d.parquet: file is empty"),
+    (lambda p: p.write_text("click,a\n1,x\n"), r"d.parquet: not a Parquet"),
+    (
+      lambda p: _parquet(p, pd.DataFrame({"click": [1], "b": ["x"]})),
+      r"d.parquet: missing column\(s\) \['a'\]",
+    ),
+    (
+      lambda p: _parquet(p, pd.DataFrame({"click": [], "a": []})),
+      r"d.parquet: no data rows",
+    ),
+    (
+      lambda p: _parquet(
+        p, pd.DataFrame({"click": [1, 0, 3], "a": list("xyz")})
+      ),
+      r"d.parquet:row 3: label '3' is not 0/1",
+    ),
+    (
+      lambda p: _parquet(
+        p, pd.DataFrame({"click": [1.0, None], "a": list("xy")})
+      ),
+      r"d.parquet:row 2: label '?nan'? is not 0/1",
+    ),
+  ],
+)
+def test_bad_parquet_names_file_and_row(tmp_path, make, match):
+  p = tmp_path / "d.parquet"
+  make(p)
+  with pytest.raises(errors.DataFileError, match=match):
     build_tabular(tmp_path / "w", label="click", categorical=["a"], data=p)
 
 
