@@ -34,6 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from examples.ctr.data import assemble as assemble_lib
+from examples.ctr.data import errors
 
 FRAPPE_FIELDS = (
   "user",
@@ -53,45 +54,74 @@ def read_libfm(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
   """Reads a libFM file: labels (n,) float32 0/1 and indices (n, k) int64.
 
   Raises:
-    ValueError: an empty file, a malformed token, a non-binary label, a value
-      other than 1, or a line whose feature count differs from the first
-      line's (naming file and line).
+    errors.DataFileError: naming file and line: an empty file, a blank line,
+      a malformed token, a label other than 1/0/-1, a feature index that is
+      not a non-negative integer, a value other than 1, a line without
+      features, or a line whose feature count differs from the first line's.
+
+  Example:
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.libfm"
+    >>> _ = p.write_text("1 3:1 7:1\\n-1 4:1 7:1\\n")
+    >>> y, x = read_libfm(p)
+    >>> y.tolist(), x.tolist()
+    ([1.0, 0.0], [[3, 7], [4, 7]])
   """
   labels, rows = [], []
   width = None
-  with open(path, encoding="utf-8") as f:
-    for lineno, line in enumerate(f, start=1):
-      parts = line.split()
-      if not parts:
-        raise ValueError(f"{path}:{lineno}: blank line")
-      try:
-        y = float(parts[0])
-        pairs = [t.split(":") for t in parts[1:]]
-        idx = [int(p[0]) for p in pairs]
-        vals = [float(p[1]) for p in pairs]
-      except (ValueError, IndexError) as e:
-        raise ValueError(
-          f"{path}:{lineno}: malformed line, expected "
-          f"'label idx:val ...': {line.strip()[:80]!r}"
-        ) from e
-      if y not in (1.0, 0.0, -1.0):
-        raise ValueError(f"{path}:{lineno}: label {parts[0]!r} is not 1/0/-1")
-      if any(v != 1.0 for v in vals) or any(len(p) != 2 for p in pairs):
-        raise ValueError(
-          f"{path}:{lineno}: only one-hot features 'idx:1' are supported"
-        )
-      if width is None:
-        width = len(idx)
-      elif len(idx) != width:
-        raise ValueError(
-          f"{path}:{lineno}: {len(idx)} features, expected "
-          f"{width} (as on line 1)"
-        )
-      labels.append(max(y, 0.0))
-      rows.append(idx)
+  for lineno, line in errors.read_lines(path):
+    parts = line.split()
+    try:
+      y = float(parts[0])
+      pairs = [t.split(":") for t in parts[1:]]
+      idx = [int(k) for k, _ in pairs]
+      ok = (
+        y in (1.0, 0.0, -1.0)
+        and all(float(v) == 1.0 for _, v in pairs)
+        and (not idx or min(idx) >= 0)
+        and (width is None or len(idx) == width)
+        and len(idx) > 0
+      )
+    except (ValueError, IndexError):
+      ok = False
+    if not ok:
+      raise errors.DataFileError(path, lineno, _libfm_problem(parts, width))
+    width = len(idx)
+    labels.append(max(y, 0.0))
+    rows.append(idx)
   if not rows:
-    raise ValueError(f"{path}: file is empty")
+    raise errors.DataFileError(path, 1, "file is empty")
   return np.array(labels, np.float32), np.array(rows, np.int64)
+
+
+def _libfm_problem(parts: list[str], width: int | None) -> str:
+  """What is wrong with a libFM line (split into tokens)."""
+  if not parts:
+    return "blank line"
+  pairs = [t.split(":") for t in parts[1:]]
+  if any(len(p) != 2 for p in pairs):
+    line = " ".join(parts)
+    return f"malformed line, expected 'label idx:val ...': {line[:80]!r}"
+  try:
+    if float(parts[0]) not in (1.0, 0.0, -1.0):
+      raise ValueError
+  except ValueError:
+    return f"label {parts[0]!r} is not 1/0/-1"
+  for k, _ in pairs:
+    try:
+      if int(k) < 0:
+        return f"feature index {k!r} is negative"
+    except ValueError:
+      return f"feature index {k!r} is not an integer"
+  for _, v in pairs:
+    try:
+      if float(v) != 1.0:
+        raise ValueError
+    except ValueError:
+      return "only one-hot features 'idx:1' are supported"
+  if not pairs:
+    return "no features (expected 'label idx:val ...')"
+  return f"{len(pairs)} features, expected {width} (as on line 1)"
 
 
 def read_featindex(path: str | os.PathLike) -> dict[int, str]:
@@ -112,8 +142,8 @@ def read_featindex(path: str | os.PathLike) -> dict[int, str]:
       try:
         out[int(index)] = key.split(":", 1)[0]
       except ValueError as e:
-        raise ValueError(
-          f"{path}:{lineno}: malformed featindex line {line[:80]!r}"
+        raise errors.DataFileError(
+          path, lineno, f"index {index!r} is not an integer: {line[:80]!r}"
         ) from e
   return out
 
@@ -140,10 +170,10 @@ def _by_featindex(indices, index_field, fields, path):
     for idx in row:
       f = index_field.get(int(idx))
       if f is None:
-        raise ValueError(f"{path}:{i + 1}: index {idx} not in featindex")
+        raise errors.DataFileError(path, i + 1, f"index {idx} not in featindex")
       j = col[f]
       if out[i, j] != -2:
-        raise ValueError(f"{path}:{i + 1}: two features of field {f!r}")
+        raise errors.DataFileError(path, i + 1, f"two features of field {f!r}")
       out[i, j] = idx
   return out
 
@@ -192,13 +222,15 @@ def load_libfm(
       for s, (y, x) in per_split.items()
     }
     field_names = [f"field_{f}" for f in fields]
-  widths = {x.shape[1] for _, x in per_split.values()}
-  if len(widths) != 1:
-    raise ValueError(
-      f"files have different feature counts: "
-      f"{ {s: x.shape[1] for s, (_, x) in per_split.items()} }"
-    )
-  width = widths.pop()
+  (first, (_, x0)), *others = per_split.items()
+  width = x0.shape[1]
+  for s, (_, x) in others:
+    if x.shape[1] != width:
+      raise errors.DataFileError(
+        files[s],
+        1,
+        f"{x.shape[1]} features, expected {width} (as in {files[first]})",
+      )
   if field_names is None:
     field_names = [f"f{j:02d}" for j in range(width)]
   if len(field_names) != width:

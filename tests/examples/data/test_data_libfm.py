@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from examples.ctr.data import errors
+from examples.ctr.data import libfm
 from examples.ctr.data import registry
 from examples.ctr.data import schema
 from examples.ctr.data.libfm import load_libfm
@@ -67,18 +69,51 @@ def test_featindex_fields(tmp_path):
 @pytest.mark.parametrize(
   "text, match",
   [
-    ("", r"x.libfm: file is empty"),
-    ("1 1:1 2:1\n1 1:1 2\n", r"x.libfm:2: malformed line"),
-    ("1 1:1 2:1\n2 1:1 2:1\n", r"x.libfm:2: label '2' is not 1/0/-1"),
+    # Empty file, blank line.
+    ("", r"x.libfm:1: file is empty"),
+    ("1 1:1 2:1\n\n", r"x.libfm:2: blank line"),
+    # A line with the wrong number of fields (features), or malformed.
     ("1 1:1 2:1\n0 1:1\n", r"x.libfm:2: 1 features, expected 2"),
+    ("1\n", r"x.libfm:1: no features"),
+    ("1 1:1 2:1\n1 1:1 2\n", r"x.libfm:2: malformed line"),
+    ("1 1:1 2:1\n1 1:1 2:1:1\n", r"x.libfm:2: malformed line"),
+    # A feature index (the ID) that is not a non-negative integer.
+    ("1 1:1 2:1\n1 1:1 b:1\n", r"x.libfm:2: feature index 'b' is not an int"),
+    ("1 1:1 2.5:1\n", r"x.libfm:1: feature index '2.5' is not an integer"),
+    ("1 1:1 -2:1\n", r"x.libfm:1: feature index '-2' is negative"),
     ("1 1:1 2:0.5\n", r"x.libfm:1: only one-hot"),
+    ("1 1:1 2:x\n", r"x.libfm:1: only one-hot"),
+    # A label that is not 1/0/-1.
+    ("1 1:1 2:1\n2 1:1 2:1\n", r"x.libfm:2: label '2' is not 1/0/-1"),
+    ("yes 1:1 2:1\n", r"x.libfm:1: label 'yes' is not 1/0/-1"),
+    ("nan 1:1 2:1\n", r"x.libfm:1: label 'nan' is not 1/0/-1"),
+    # Not text.
+    (b"1 1:1 2:1\n\x80 1:1\n", r"x.libfm:2: not UTF-8 text"),
   ],
 )
 def test_bad_input(tmp_path, text, match):
   p = tmp_path / "x.libfm"
-  p.write_text(text)
-  with pytest.raises(ValueError, match=match):
+  p.write_bytes(text if isinstance(text, bytes) else text.encode())
+  with pytest.raises(errors.DataFileError, match=match):
     load_libfm({"train": p, "test": p})
+
+
+def test_files_with_different_widths(tmp_path):
+  a = _write(tmp_path / "a.libfm", [(1, [1, 2]), (0, [1, 3])])
+  b = _write(tmp_path / "b.libfm", [(1, [1, 2, 4])])
+  with pytest.raises(errors.DataFileError, match=r"b.libfm:1: 3 features, "):
+    load_libfm({"train": a, "test": b})
+
+
+def test_featindex_errors(tmp_path):
+  fi = tmp_path / "featindex.txt"
+  fi.write_text("1:a\t1\n1:b\tx\n")
+  with pytest.raises(errors.DataFileError, match=r"featindex.txt:2: index 'x'"):
+    libfm.read_featindex(fi)
+  fi.write_text("1:a\t1\n2:b\t2\n")
+  x = _write(tmp_path / "x.libfm", [(1, [1, 2]), (0, [1, 5])])
+  with pytest.raises(errors.DataFileError, match=r"x.libfm:2: index 5 not in"):
+    load_libfm({"train": x, "test": x}, featindex=fi)
 
 
 def _labels(path):
