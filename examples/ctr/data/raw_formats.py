@@ -5,9 +5,10 @@ Usage: ``ds = build_criteo(workdir, "train.txt")`` (likewise ``build_avazu``,
 
 All three stream their input in chunks through
 ``streaming.StreamingBuilder`` (memory bounded by the vocabulary, not the
-file), validate every line (a wrong field count, a non-integer integer
-feature or a non-0/1 label raises ``ValueError`` naming file and line) and
-drop nothing.
+file), validate every line and drop nothing: an empty file, a blank line, a
+wrong field count, a non-0/1 label, a Criteo integer feature that is not an
+integer, an Avazu hour that is not ``YYMMDDHH`` or an iPinYou slot price that
+is not a number raises ``errors.DataFileError`` naming file and line.
 
 * **Avazu** (Kaggle "Click-Through Rate Prediction", ``train`` CSV with
   header ``id,click,hour,C1,banner_pos,site_id,...,C21``): every column but
@@ -41,6 +42,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from examples.ctr.data import errors
 from examples.ctr.data import streaming
 from examples.ctr.data import tabular
 
@@ -132,14 +134,14 @@ def build_avazu(
     bad = ~hour.str.fullmatch(r"\d{8}").to_numpy()
     if bad.any():
       i = int(np.flatnonzero(bad)[0])
-      raise ValueError(
-        f"{path}:{line + i}: hour {hour.iloc[i]!r} is not YYMMDDHH"
+      raise errors.DataFileError(
+        path, line + i, f"hour {hour.iloc[i]!r} is not YYMMDDHH"
       )
     day = pd.to_datetime(hour.str[:6], format="%y%m%d", errors="coerce")
     if day.isna().any():
       i = int(np.flatnonzero(day.isna().to_numpy())[0])
-      raise ValueError(
-        f"{path}:{line + i}: hour {hour.iloc[i]!r} has no valid date"
+      raise errors.DataFileError(
+        path, line + i, f"hour {hour.iloc[i]!r} has no valid date"
       )
     feats = {c: frame[c].to_numpy(dtype=object) for c in AVAZU_COLUMNS[3:]}
     feats["hour_of_day"] = hour.str[6:].to_numpy(dtype=object)
@@ -164,8 +166,8 @@ def criteo_bin(values: np.ndarray, path, line: int, column: str) -> np.ndarray:
   bad = (num.isna() | (num != np.floor(num))).to_numpy()
   if bad.any():
     i = int(np.flatnonzero(bad)[0])
-    raise ValueError(
-      f"{path}:{line + i}: {column} = {s.iloc[i]!r} is not an integer"
+    raise errors.DataFileError(
+      path, line + i, f"{column} = {s.iloc[i]!r} is not an integer"
     )
   v = num.to_numpy(np.float64)
   big = v > 2
@@ -248,9 +250,10 @@ def _ipinyou_chunk(frame, path, line, max_usertags):
   price = pd.to_numeric(frame["slotprice"], errors="coerce")
   if price.isna().any():
     i = int(np.flatnonzero(price.isna().to_numpy())[0])
-    raise ValueError(
-      f"{path}:{line + i}: slotprice "
-      f"{frame['slotprice'].iloc[i]!r} is not a number"
+    raise errors.DataFileError(
+      path,
+      line + i,
+      f"slotprice {frame['slotprice'].iloc[i]!r} is not a number",
     )
   feats["slotprice"] = np.array([slotprice_bin(p) for p in price], dtype=object)
   tags = np.full((len(frame), max_usertags), None, dtype=object)

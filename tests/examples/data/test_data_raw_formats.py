@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from examples.ctr.data import errors
 from examples.ctr.data import raw_formats
 from examples.ctr.data import registry
 from examples.ctr.data import streaming
@@ -41,8 +42,8 @@ def _avazu(path, n=400, seed=0, bad=None):
       "79",
     ]
     lines.append(",".join(row))
-  if bad:
-    lines.append(bad)
+  if bad is not None:
+    lines.append(bad + "\n0,0,14102100" + ",x" * 21)
   path.write_text("\n".join(lines) + "\n")
 
 
@@ -66,14 +67,18 @@ def test_avazu(tmp_path):
   "bad, match",
   [
     ("1,2,14102100" + ",x" * 21, r"train:402: label '2' is not 0/1"),
+    ("1,,14102100" + ",x" * 21, r"train:402: label '' is not 0/1"),
     ("1,1,141021" + ",x" * 21, r"train:402: hour '141021' is not YYMMDDHH"),
-    ("1,1,14102100,x", r"train:402: too few fields"),
+    ("1,1,14133100" + ",x" * 21, r"train:402: hour '14133100' has no valid"),
+    ("1,1,14102100,x", r"train:402: too few fields \(4, expected 24\)"),
+    ("1,1,14102100" + ",x" * 22, r"train:402: too many fields \(25, expec"),
+    ("", r"train:402: blank line"),
   ],
 )
 def test_avazu_bad_lines(tmp_path, bad, match):
   p = tmp_path / "train"
   _avazu(p, bad=bad)
-  with pytest.raises(ValueError, match=match):
+  with pytest.raises(errors.DataFileError, match=match):
     raw_formats.build_avazu(tmp_path / "w", p)
 
 
@@ -116,15 +121,19 @@ def test_criteo_needs_labels_on_the_test_split(tmp_path):
   "line, match",
   [
     ("1\t" + "\t".join(["x"] + [""] * 38), r"train.txt:2: I1 = 'x' is not an"),
-    ("1\t" + "\t".join([""] * 30), r"train.txt:2: too few fields"),
-    ("1\t" + "\t".join([""] * 45), r"train.txt:2: too many fields"),
+    ("1\t" + "\t".join(["", "2.5"] + [""] * 37), r"train.txt:2: I2 = '2.5' is"),
+    ("1\t" + "\t".join([""] * 30), r"train.txt:2: too few fields \(31, exp"),
+    ("1\t" + "\t".join([""] * 45), r"train.txt:2: too many fields \(46, e"),
+    ("\t".join(["-1"] + [""] * 39), r"train.txt:2: label '-1' is not 0/1"),
+    ("\t".join(["click"] + [""] * 39), r"train.txt:2: label 'click' is not"),
+    ("", r"train.txt:2: blank line"),
   ],
 )
 def test_criteo_bad_lines(tmp_path, line, match):
   rng = np.random.default_rng(2)
   p = tmp_path / "train.txt"
-  p.write_text(_criteo_line(rng) + "\n" + line + "\n")
-  with pytest.raises(ValueError, match=match):
+  p.write_text(_criteo_line(rng) + "\n" + line + "\n" + _criteo_line(rng))
+  with pytest.raises(errors.DataFileError, match=match):
     raw_formats.build_criteo(tmp_path / "w", p)
 
 
@@ -184,3 +193,39 @@ def test_ipinyou_missing_column(tmp_path):
   (tmp_path / "test.log.txt").write_text("click\tweekday\n1\t2\n")
   with pytest.raises(ValueError, match=r"train.log.txt:1: missing column"):
     registry.load_dataset("ipinyou", tmp_path, use_cache=False)
+
+
+@pytest.mark.parametrize(
+  "change, match",
+  [
+    ({"click": "3"}, r"test.log.txt:6: label '3' is not 0/1"),
+    ({"slotprice": "cheap"}, r"test.log.txt:6: slotprice 'cheap' is not a num"),
+    ({"usertag": "a\tb"}, r"test.log.txt:6: too many fields \(28, expected"),
+  ],
+)
+def test_ipinyou_bad_lines(tmp_path, change, match):
+  rng = np.random.default_rng(0)
+  _ipinyou(tmp_path / "train.log.txt", 30, rng)
+  _ipinyou(tmp_path / "test.log.txt", 10, rng)
+  p = tmp_path / "test.log.txt"
+  lines = p.read_text().splitlines()
+  row = dict(zip(IPINYOU_HEADER, lines[5].split("\t"), strict=True))
+  row.update(change)
+  lines[5] = "\t".join(row[c] for c in IPINYOU_HEADER)
+  p.write_text("\n".join(lines) + "\n")
+  with pytest.raises(errors.DataFileError, match=match):
+    registry.load_dataset("ipinyou", tmp_path, use_cache=False)
+
+
+@pytest.mark.parametrize("name", ["avazu", "criteo", "ipinyou"])
+@pytest.mark.parametrize(
+  "text, match", [("", r":1: file is empty"), ("\n", r":1: blank line")]
+)
+def test_empty_files(tmp_path, name, text, match):
+  rng = np.random.default_rng(0)
+  file = {"avazu": "train", "criteo": "train.txt", "ipinyou": "test.log.txt"}
+  if name == "ipinyou":
+    _ipinyou(tmp_path / "train.log.txt", 30, rng)
+  (tmp_path / file[name]).write_text(text)
+  with pytest.raises(errors.DataFileError, match=file[name] + match):
+    registry.load_dataset(name, tmp_path, use_cache=False)
