@@ -9,6 +9,7 @@ from optax_ar._src.interval_decay import AdaptiveIntervalDecayState
 from optax_ar._src.interval_decay import adaptive_interval_decay
 from optax_ar._src.interval_decay import touched_rows
 from optax_ar._src.interval_decay import touched_rows_among
+from optax_ar._src.lazy_adam import scale_by_lazy_adam
 from optax_ar._src.reset import reset_leaves
 from optax_ar._src.sharded_sparse import shard_rows
 from optax_ar._src.sparse import SparseAdagradARState
@@ -33,6 +34,7 @@ __all__ = (
   "adaptive_interval_decay",
   "gather_rows",
   "reset_leaves",
+  "scale_by_lazy_adam",
   "shard_rows",
   "sparse_adagrad_ar",
   "sparse_adam_ar",

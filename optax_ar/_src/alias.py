@@ -2,24 +2,25 @@
 
 from typing import Any
 
-import optax
-
-from optax_ar._src import lazy_adam
+from optax_ar._src import _optax
 from optax_ar._src import validation
 from optax_ar._src.interval_decay import adaptive_interval_decay
-from optax_ar._src.interval_decay import interval_decay_around
+from optax_ar._src.lazy_adam import scale_by_lazy_adam
 
 
 def adam_ar(
-  learning_rate: optax.ScalarOrSchedule,
-  alpha: optax.ScalarOrSchedule,
+  learning_rate: _optax.ScalarOrSchedule,
+  alpha: _optax.ScalarOrSchedule,
   b1: float = 0.9,
   b2: float = 0.999,
   eps: float = 1e-8,
-  *,
-  lazy: bool = False,
+  eps_root: float = 0.0,
+  mu_dtype: Any | None = None,
   mask: Any = None,
-) -> optax.GradientTransformationExtraArgs:
+  *,
+  nesterov: bool = False,
+  lazy: bool = False,
+) -> _optax.GradientTransformationExtraArgs:
   r"""Adam with adaptive per-row regularisation (AdamAR).
 
   For row :math:`j` of a leaf at step :math:`k`, with :math:`I_j` the number
@@ -27,12 +28,15 @@ def adam_ar(
 
   .. math::
 
-    \theta_j \leftarrow \theta_j - \min(1, \alpha I_j)\,\theta_j
-      - \eta \, \hat m_j / (\sqrt{\hat v_j} + \epsilon)
+    \theta_j \leftarrow \theta_j - \lambda_j \theta_j
+      - \eta \, \hat m_j / (\sqrt{\hat v_j + \epsilon_{root}} + \epsilon),
+    \qquad \lambda_j = \min(1, \alpha I_j)
 
-  on rows the gradient touches (untouched rows are not decayed), where
-  :math:`\eta` is ``learning_rate`` and :math:`\hat m, \hat v` are the
-  bias-corrected moments of ``optax.scale_by_adam``. See
+  on rows the gradient touches (untouched rows get :math:`\lambda_j = 0`),
+  where :math:`\eta` is ``learning_rate`` and :math:`\hat m, \hat v` are the
+  bias-corrected moments of ``optax.scale_by_adam``. The decay is decoupled
+  and not multiplied by the learning rate. The arguments follow
+  ``optax.adamw`` (``alpha`` takes the place of ``weight_decay``). See
   :func:`optax_ar.adaptive_interval_decay` for the full rule.
 
   Args:
@@ -40,12 +44,16 @@ def adam_ar(
     alpha: decay per skipped step, in ``[0, 1)``, or a schedule; 0 is Adam.
     b1: exponential decay rate of the first moment.
     b2: exponential decay rate of the second moment.
-    eps: added to the denominator for numerical stability.
-    lazy: if True, untouched rows keep their moments and params unchanged in
-      that step (lazy/sparse Adam); if False (default), moments of every row
-      are updated every step, exactly as ``optax.scale_by_adam``.
+    eps: added to the denominator outside the square root.
+    eps_root: added to the second moment inside the square root.
+    mu_dtype: dtype of the first moment (None: the params' dtype).
     mask: leaves that get the decay (tree of bools, prefix tree, or callable);
       default all leaves (dense weights are touched every step and get none).
+    nesterov: use Nesterov momentum (NAdam), as ``optax.adam``.
+    lazy: if True, untouched rows keep their moments and params unchanged in
+      that step (lazy/sparse Adam, :func:`optax_ar.scale_by_lazy_adam`); if
+      False (default), moments of every row are updated every step, exactly
+      as ``optax.scale_by_adam``.
 
   Returns:
     An :class:`optax.GradientTransformationExtraArgs`; ``update`` needs params.
@@ -60,29 +68,39 @@ def adam_ar(
     >>> params = optax.apply_updates(params, updates)
     >>> float(params["w"][0])
     0.999...
+
+  References:
+    Li and Lyu, `Adaptive Regularization for Large-Scale Sparse Feature
+    Embedding Models <https://arxiv.org/abs/2511.06374>`_, ICLR 2026.
   """
   validation.check_scalar_or_schedule("learning_rate", learning_rate)
-  if lazy:
-    direction = lazy_adam.scale_by_lazy_adam(b1=b1, b2=b2, eps=eps)
-  else:
-    direction = optax.scale_by_adam(b1=b1, b2=b2, eps=eps)
-  inner = optax.chain(
-    direction,
-    optax.scale_by_learning_rate(learning_rate),
+  if not isinstance(lazy, bool):
+    raise TypeError(f"lazy must be a bool, got {lazy!r}")
+  scale_by = scale_by_lazy_adam if lazy else _optax.scale_by_adam
+  direction = scale_by(
+    b1=b1,
+    b2=b2,
+    eps=eps,
+    eps_root=eps_root,
+    mu_dtype=mu_dtype,
+    nesterov=nesterov,
   )
-  return interval_decay_around(
-    alpha, inner, lazy=lazy, mask=mask, inner_keeps_idle_rows=lazy
+  inner = _optax.chain(
+    direction,
+    _optax.scale_by_learning_rate(learning_rate),
+  )
+  return adaptive_interval_decay(
+    alpha, inner, lazy=lazy, mask=mask, inner_is_lazy=lazy
   )
 
 
 def adagrad_ar(
-  learning_rate: optax.ScalarOrSchedule,
-  alpha: optax.ScalarOrSchedule,
+  learning_rate: _optax.ScalarOrSchedule,
+  alpha: _optax.ScalarOrSchedule,
   initial_accumulator_value: float = 0.1,
   eps: float = 1e-7,
-  *,
   mask: Any = None,
-) -> optax.GradientTransformationExtraArgs:
+) -> _optax.GradientTransformationExtraArgs:
   r"""Adagrad with adaptive per-row regularisation (AdagradAR).
 
   .. math::
@@ -92,7 +110,8 @@ def adagrad_ar(
 
   on touched rows, where :math:`G_j` is the running sum of squared gradients
   of ``optax.scale_by_rss``. Adagrad is lazy by nature: an untouched row's
-  accumulator and value do not change.
+  accumulator and value do not change. The arguments are those of
+  ``optax.adagrad``, with ``alpha`` and ``mask`` added.
 
   Args:
     learning_rate: :math:`\eta`, a float or a schedule (the paper uses 0.01).
@@ -110,9 +129,13 @@ def adagrad_ar(
     >>> state = tx.init(jnp.zeros((4, 2)))
     >>> state.last_step.shape
     (4, 1)
+
+  References:
+    Li and Lyu, `Adaptive Regularization for Large-Scale Sparse Feature
+    Embedding Models <https://arxiv.org/abs/2511.06374>`_, ICLR 2026.
   """
   validation.check_scalar_or_schedule("learning_rate", learning_rate)
-  inner = optax.adagrad(
+  inner = _optax.adagrad(
     learning_rate,
     initial_accumulator_value=initial_accumulator_value,
     eps=eps,

@@ -16,14 +16,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
+from optax_ar._src import _optax
+from optax_ar._src import _row_state
 from optax_ar._src import validation
-
-#: The extra argument through which the lazy wrapper hands an inner step
-#: the touched rows (a tree like the params of per-row bool masks, or True),
-#: so that the inner step can keep idle rows' state itself.
-LAZY_TOUCHED_ROWS = "lazy_touched_rows"
 
 _NO_PARAMS_MSG = (
   "adaptive_interval_decay needs the current params: call "
@@ -45,8 +41,8 @@ class AdaptiveIntervalDecayState(NamedTuple):
   """
 
   count: jax.Array
-  last_step: optax.Updates
-  inner_state: optax.OptState
+  last_step: _optax.Updates
+  inner_state: _optax.OptState
 
 
 class _Pair:
@@ -128,12 +124,13 @@ def touched_rows_among(grad: jax.Array, candidates: jax.Array) -> jax.Array:
 
 
 def adaptive_interval_decay(
-  alpha: optax.ScalarOrSchedule,
-  inner: optax.GradientTransformation,
+  alpha: _optax.ScalarOrSchedule,
+  inner: _optax.GradientTransformation,
   *,
   lazy: bool = False,
   mask: Any = None,
-) -> optax.GradientTransformationExtraArgs:
+  inner_is_lazy: bool = False,
+) -> _optax.GradientTransformationExtraArgs:
   r"""Adds AdamAR's per-row interval decay to an inner transformation.
 
   Rows are slices along axis 0 of each leaf (row :math:`j` of an ``(N, d)``
@@ -168,9 +165,20 @@ def adaptive_interval_decay(
   nothing).
 
   With ``lazy=True``, rows that the raw gradient did not touch keep their
-  inner state (e.g. Adam's moments) and get a zero update in that step, as in
-  the lazy/sparse Adam of parameter servers; the inner step count (Adam's bias
-  correction) still advances every step.
+  inner state (e.g. Adam's moments) and get a zero update (``-0.0``, so that
+  their params stay bitwise as they are) in that step, as in the lazy/sparse
+  Adam of parameter servers; the inner step count (Adam's bias correction)
+  still advances every step. ``inner.update`` then receives the touched rows
+  as the keyword argument ``touched_rows``: a tree like the params of bool
+  arrays of the per-row shape ``(rows, 1, ..., 1)`` (``True`` for leaves
+  without the decay). A stock optax transformation ignores it, and the
+  wrapper restores the untouched rows of every params-shaped leaf of its
+  state after the step. An inner step that keeps those rows itself (such as
+  :func:`optax_ar.scale_by_lazy_adam`, the direction of ``adam_ar(...,
+  lazy=True)``) is declared with ``inner_is_lazy=True``, and the wrapper
+  leaves its state as returned: one pass over the moments instead of several
+  (on XLA:CPU, restoring rows the inner step already kept makes it copy the
+  moments: a step about 10x slower on a large table).
 
   Why a wrapper: the touched test needs the raw gradient, which a
   transformation later in an ``optax.chain`` never sees (under dense moments
@@ -189,11 +197,19 @@ def adaptive_interval_decay(
     mask: a tree of bools like the params (or a prefix of it), or a callable
       ``params -> tree``, selecting the leaves that get the decay (and lazy
       moments); the others get ``inner`` alone. Default: every leaf.
+    inner_is_lazy: with ``lazy=True``, ``inner`` keeps its state on the rows
+      that ``touched_rows`` marks untouched itself (see above).
 
   Returns:
     A :class:`optax.GradientTransformationExtraArgs` whose ``update`` requires
     ``params`` and accepts the keyword ``candidate_rows`` (not passed on to
     ``inner``); its state is :class:`AdaptiveIntervalDecayState`.
+
+  Raises:
+    ValueError: if ``alpha`` is out of range, or ``inner_is_lazy`` is set
+      without ``lazy``; at ``update``, if ``params`` is missing or the
+      gradient or ``candidate_rows`` do not match the params tree.
+    TypeError: if ``lazy`` or ``inner_is_lazy`` is not a bool.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -217,31 +233,17 @@ def adaptive_interval_decay(
     Array([5, 0], dtype=int32)
 
   References:
-    One-epoch overfitting and adaptive regularisation of embeddings (AdamAR);
-    see ``SPEC.md`` section 2 of the project for the exact rule.
-  """
-  return interval_decay_around(alpha, inner, lazy=lazy, mask=mask)
-
-
-def interval_decay_around(
-  alpha: optax.ScalarOrSchedule,
-  inner: optax.GradientTransformation,
-  *,
-  lazy: bool,
-  mask: Any,
-  inner_keeps_idle_rows: bool = False,
-) -> optax.GradientTransformationExtraArgs:
-  """:func:`adaptive_interval_decay`, told whether ``inner`` is lazy itself.
-
-  With ``inner_keeps_idle_rows=True`` (``adam_ar``'s lazy Adam, which reads
-  the ``lazy_touched_rows`` extra argument) the wrapper does not select the
-  inner state again: a second select of the same rows makes XLA:CPU
-  recompute the moments in the params pass from copies of the old ones.
+    Li and Lyu, `Adaptive Regularization for Large-Scale Sparse Feature
+    Embedding Models <https://arxiv.org/abs/2511.06374>`_, ICLR 2026.
   """
   validation.check_scalar_or_schedule("alpha", alpha, upper=1.0)
   if not isinstance(lazy, bool):
     raise TypeError(f"lazy must be a bool, got {lazy!r}")
-  inner = optax.with_extra_args_support(inner)
+  if not isinstance(inner_is_lazy, bool):
+    raise TypeError(f"inner_is_lazy must be a bool, got {inner_is_lazy!r}")
+  if inner_is_lazy and not lazy:
+    raise ValueError("inner_is_lazy=True needs lazy=True")
+  inner = _optax.with_extra_args_support(inner)
   # A concrete alpha of 0 makes the decay term identically zero: leave it out
   # of the computation so that the update is bitwise the inner one under jit
   # (an extra `- 0 * theta` changes XLA's fusion and FMA contraction).
@@ -252,13 +254,14 @@ def interval_decay_around(
 
   def init_fn(params):
     if not jax.tree.leaves(params):
-      # `optax.tree_map_params` calls init with a leafless placeholder to find
+      # ``optax.tree_map_params`` calls init with a leafless placeholder to find
       # the copies of the params in the state; keep it where last_step goes.
       last_step = params
     else:
       mask_tree = full_mask(params)
+      zeros = _row_state.zeros_row_state
       last_step = jax.tree.map(
-        lambda m, p: _zeros_row_state(p) if m else optax.MaskedNode(),
+        lambda m, p: zeros(p) if m else _optax.MaskedNode(),
         mask_tree,
         params,
       )
@@ -272,14 +275,16 @@ def interval_decay_around(
     if params is None:
       raise ValueError(_NO_PARAMS_MSG)
     mask_tree = full_mask(params)
-    step = optax.safe_increment(state.count)
+    step = _optax.safe_increment(state.count)
     alpha_k = alpha(state.count) if callable(alpha) else alpha
     alpha_k = jnp.asarray(alpha_k, jnp.float32)
 
     treedef = jax.tree.structure(params)
     flat_mask = treedef.flatten_up_to(mask_tree)
-    flat_grad = treedef.flatten_up_to(updates)
     flat_params = treedef.flatten_up_to(params)
+    flat_grad = validation.flatten_like_params(
+      "updates", updates, params, treedef
+    )
     flat_last = treedef.flatten_up_to(state.last_step)
     flat_candidates = _flat_candidates(candidate_rows, params, treedef)
     flat_touched = [
@@ -289,9 +294,7 @@ def interval_decay_around(
     touched_tree = treedef.unflatten(flat_touched)
 
     if lazy:
-      # An inner step that reads it (adam_ar's) keeps the idle rows' state
-      # before computing its update: one pass over memory instead of several.
-      extra_args = {**extra_args, LAZY_TOUCHED_ROWS: touched_tree}
+      extra_args = {**extra_args, "touched_rows": touched_tree}
     inner_updates, inner_state = inner.update(
       updates, state.inner_state, params, **extra_args
     )
@@ -306,8 +309,7 @@ def interval_decay_around(
         out_last.append(last)
         continue
       u = jnp.asarray(u)
-      interval = (step - last - 1).astype(jnp.float32)
-      lam = jnp.where(touched, jnp.minimum(1.0, alpha_k * interval), 0.0)
+      lam, _ = _row_state.touched_decay(alpha_k, step, last, touched)
       if not decay_is_zero:
         u = (u - lam * p).astype(u.dtype)
       if lazy:
@@ -316,9 +318,9 @@ def interval_decay_around(
         # the row's writes.
         u = jnp.where(touched, u, jnp.full_like(u, -0.0))
       out_updates.append(u)
-      out_last.append(jnp.where(touched, step, last))
+      out_last.append(_row_state.new_last_step(step, last, touched))
 
-    if lazy and not inner_keeps_idle_rows:
+    if lazy and not inner_is_lazy:
       inner_state = _keep_untouched_rows(
         inner, inner_state, state.inner_state, touched_tree
       )
@@ -330,7 +332,7 @@ def interval_decay_around(
     )
     return treedef.unflatten(out_updates), new_state
 
-  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+  return _optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def _touched_test(decayed, grad, candidates):
@@ -342,43 +344,18 @@ def _touched_test(decayed, grad, candidates):
   return touched_rows_among(grad, candidates)
 
 
-class _TestInFull:
-  """Marks a params leaf whose touched test reads the whole gradient."""
-
-
-_TEST_IN_FULL = _TestInFull()
-
-
 def _flat_candidates(candidate_rows, params, treedef):
   """Per params leaf: its candidate row ids, or None (test the whole leaf)."""
   if candidate_rows is None:
     return [None] * treedef.num_leaves
   try:
-    expanded = jax.tree.map(
-      lambda c, sub: (
-        jax.tree.map(lambda _: _TEST_IN_FULL, sub) if c is None else c
-      ),
-      candidate_rows,
-      params,
-      is_leaf=lambda x: x is None,
-    )
-    flat = treedef.flatten_up_to(expanded)
+    return _row_state.flatten_prefix(candidate_rows, params)
   except (ValueError, TypeError) as error:
     raise ValueError(
       "candidate_rows does not match the params tree: it must be the params "
       "structure (or a prefix of it, None for subtrees to test in full) with "
       f"one integer array of row ids per leaf ({error})"
     ) from error
-  return [None if c is _TEST_IN_FULL else c for c in flat]
-
-
-def _zeros_row_state(param: jax.Array) -> jax.Array:
-  """Zeros of the per-row state shape, placed like ``param``'s rows."""
-  param = jnp.asarray(param)
-  if param.ndim == 0:
-    return jnp.zeros_like(param, dtype=jnp.int32)
-  first_column = param[(slice(None),) + (slice(0, 1),) * (param.ndim - 1)]
-  return jnp.zeros_like(first_column, dtype=jnp.int32)
 
 
 def _keep_untouched_rows(inner, new_state, old_state, touched_tree):
@@ -386,13 +363,13 @@ def _keep_untouched_rows(inner, new_state, old_state, touched_tree):
   zipped = jax.tree.map(_Pair, new_state, old_state)
 
   def select(pair, touched):
-    if isinstance(pair, optax.MaskedNode):
+    if isinstance(pair, _optax.MaskedNode):
       return pair
     if touched is True:
       return pair.new
     return jnp.where(touched, pair.new, pair.old)
 
-  return optax.tree_map_params(
+  return _optax.tree_map_params(
     inner,
     select,
     zipped,
@@ -400,5 +377,5 @@ def _keep_untouched_rows(inner, new_state, old_state, touched_tree):
     transform_non_params=lambda pair: jax.tree.map(
       lambda x: x.new, pair, is_leaf=lambda x: isinstance(x, _Pair)
     ),
-    is_leaf=lambda x: isinstance(x, (_Pair, optax.MaskedNode)),
+    is_leaf=lambda x: isinstance(x, (_Pair, _optax.MaskedNode)),
   )

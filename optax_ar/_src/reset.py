@@ -4,8 +4,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 
+from optax_ar._src import _optax
 from optax_ar._src import validation
 
 
@@ -19,12 +19,12 @@ class _Pair:
 
 
 def reset_leaves(
-  optimizer: optax.GradientTransformation,
-  params: optax.Params,
-  opt_state: optax.OptState,
+  optimizer: _optax.GradientTransformation,
+  params: _optax.Params,
+  opt_state: _optax.OptState,
   mask: Any,
-  init_params: optax.Params | None = None,
-) -> tuple[optax.Params, optax.OptState]:
+  init_params: _optax.Params | None = None,
+) -> tuple[_optax.Params, _optax.OptState]:
   r"""Resets the masked leaves and every copy of them in the state to init.
 
   For each leaf selected by ``mask`` the param becomes its init value (zeros,
@@ -81,11 +81,11 @@ def reset_leaves(
   zipped = jax.tree.map(_Pair, fresh_state, opt_state)
 
   def pick(pair, m):
-    if isinstance(pair, optax.MaskedNode):
+    if isinstance(pair, _optax.MaskedNode):
       return pair
     return pair.fresh if m else pair.current
 
-  new_state = optax.tree_map_params(
+  new_state = _optax.tree_map_params(
     optimizer,
     pick,
     zipped,
@@ -95,6 +95,6 @@ def reset_leaves(
       tree,
       is_leaf=lambda x: isinstance(x, _Pair),
     ),
-    is_leaf=lambda x: isinstance(x, (_Pair, optax.MaskedNode)),
+    is_leaf=lambda x: isinstance(x, (_Pair, _optax.MaskedNode)),
   )
   return new_params, new_state

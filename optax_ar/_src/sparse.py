@@ -27,8 +27,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from optax_ar._src import _optax
+from optax_ar._src import _row_state
 from optax_ar._src import validation
 
 
@@ -45,9 +46,9 @@ class SparseAdamARState(NamedTuple):
   """
 
   count: jax.Array
-  mu: optax.Updates
-  nu: optax.Updates
-  last_step: optax.Updates
+  mu: _optax.Updates
+  nu: _optax.Updates
+  last_step: _optax.Updates
 
 
 class SparseAdagradARState(NamedTuple):
@@ -60,8 +61,8 @@ class SparseAdagradARState(NamedTuple):
   """
 
   count: jax.Array
-  sum_of_squares: optax.Updates
-  last_step: optax.Updates
+  sum_of_squares: _optax.Updates
+  last_step: _optax.Updates
 
 
 class SparseRowOptimizer(NamedTuple):
@@ -180,10 +181,6 @@ def _rows_like(x: jax.Array, ndim: int) -> jax.Array:
   return x.reshape(x.shape + (1,) * (ndim - 1))
 
 
-def _zeros_row_state(table: jax.Array) -> jax.Array:
-  return jnp.zeros(table.shape[:1] + (1,) * (table.ndim - 1), jnp.int32)
-
-
 def _touched_slots(table, row_ids, row_grads):
   """Valid (in range) slots whose gradient row has a nonzero entry."""
   if table.ndim < 1:
@@ -205,10 +202,10 @@ def _touched_slots(table, row_ids, row_grads):
 
 
 def _interval_decay(alpha_k, step, last_rows, touched):
-  """lam = min(1, alpha * (k - last - 1)) on touched slots, per row."""
-  interval = (step - last_rows - 1).astype(jnp.float32)
-  lam = jnp.minimum(1.0, alpha_k * interval)
-  return jnp.where(_rows_like(touched, last_rows.ndim), lam, 0.0), interval
+  """``(lam, I)`` per gathered row; ``lam`` is 0 on untouched slots."""
+  return _row_state.touched_decay(
+    alpha_k, step, last_rows, _rows_like(touched, last_rows.ndim)
+  )
 
 
 def _new_last(step, last_rows, touched):
@@ -218,7 +215,9 @@ def _new_last(step, last_rows, touched):
   a scatter whose values do not depend on the gather from the same array
   leaves XLA no order between the two, and it copies the whole array.
   """
-  return jnp.where(_rows_like(touched, last_rows.ndim), step, last_rows)
+  return _row_state.new_last_step(
+    step, last_rows, _rows_like(touched, last_rows.ndim)
+  )
 
 
 def _scatter(array, scatter_ids, values):
@@ -237,11 +236,57 @@ def _check_common(learning_rate, alpha):
   validation.check_scalar_or_schedule("alpha", alpha, upper=1.0)
 
 
-def _tree_update(tables, row_ids, row_grads, leaf_update, *states):
+def _as_row_ids(ids: Any) -> jax.Array:
+  """``ids`` as an integer array, checked before JAX converts it.
+
+  Raises:
+    TypeError: if ``ids`` is not integer.
+    ValueError: if concrete host ids overflow int32 (JAX would wrap them
+      silently into valid rows when 64-bit mode is off).
+  """
+  if not isinstance(ids, jax.Array):
+    host = np.asarray(ids)
+    if host.dtype.kind in "iu" and host.size:
+      info = np.iinfo(np.int32)
+      if host.min() < info.min or host.max() > info.max:
+        bad = host[(host < info.min) | (host > info.max)].ravel()[0]
+        raise ValueError(
+          f"row_ids must fit in int32 (ids outside [0, rows) are padding), "
+          f"found {bad}"
+        )
+    dtype = host.dtype
+  else:
+    dtype = ids.dtype
+  if not jnp.issubdtype(dtype, jnp.integer):
+    raise TypeError(f"row_ids must be integer row ids, got dtype {dtype}")
+  return jnp.asarray(ids)
+
+
+def _flatten_like_tables(name, tree, treedef):
+  try:
+    return treedef.flatten_up_to(tree)
+  except (ValueError, TypeError) as error:
+    raise ValueError(
+      f"{name} does not match the tables tree: structure "
+      f"{jax.tree.structure(tree)} vs tables structure {treedef}"
+    ) from error
+
+
+def _tree_update(tables, row_ids, row_grads, leaf_update, **states):
   """Applies ``leaf_update`` per table; returns (tables, *state trees)."""
   treedef = jax.tree.structure(tables)
-  flat = [treedef.flatten_up_to(t) for t in (tables, row_ids, row_grads)]
-  flat += [treedef.flatten_up_to(s) for s in states]
+  flat = [
+    treedef.flatten_up_to(tables),
+    [
+      _as_row_ids(ids)
+      for ids in _flatten_like_tables("row_ids", row_ids, treedef)
+    ],
+    _flatten_like_tables("row_grads", row_grads, treedef),
+  ]
+  flat += [
+    _flatten_like_tables(f"state.{name}", tree, treedef)
+    for name, tree in states.items()
+  ]
   outputs = [leaf_update(*leaf_args) for leaf_args in zip(*flat, strict=True)]
   return tuple(
     treedef.unflatten([out[i] for out in outputs])
@@ -250,12 +295,15 @@ def _tree_update(tables, row_ids, row_grads, leaf_update, *states):
 
 
 def sparse_adam_ar(
-  learning_rate: optax.ScalarOrSchedule,
-  alpha: optax.ScalarOrSchedule,
+  learning_rate: _optax.ScalarOrSchedule,
+  alpha: _optax.ScalarOrSchedule,
   b1: float = 0.9,
   b2: float = 0.999,
   eps: float = 1e-8,
+  eps_root: float = 0.0,
+  mu_dtype: Any | None = None,
   *,
+  nesterov: bool = False,
   catch_up_moments: bool = False,
 ) -> SparseRowOptimizer:
   r"""Lazy AdamAR applied to the given rows only (gather, update, scatter).
@@ -272,12 +320,14 @@ def sparse_adam_ar(
       v_j \leftarrow \beta_2 v_j + (1 - \beta_2) g_j^2 \\
     \theta_j &\leftarrow \theta_j - \lambda_j \theta_j
       - \eta_k \frac{m_j / (1 - \beta_1^k)}
-                    {\sqrt{v_j / (1 - \beta_2^k)} + \epsilon}
+                    {\sqrt{v_j / (1 - \beta_2^k) + \epsilon_{root}} + \epsilon}
 
-  which is ``optax_ar.adam_ar(learning_rate, alpha, b1, b2, eps, lazy=True)``
-  restricted to the touched rows (:math:`\eta_k, \alpha_k` are the values, or
-  the schedules at count :math:`k - 1`; the bias correction uses the global
-  :math:`k`).
+  which is ``optax_ar.adam_ar(learning_rate, alpha, b1, b2, eps, eps_root,
+  mu_dtype, nesterov=nesterov, lazy=True)`` restricted to the touched rows
+  (:math:`\eta_k, \alpha_k` are the values, or the schedules at count
+  :math:`k - 1`; the bias correction uses the global :math:`k`; with
+  ``nesterov`` the first moment's correction is that of
+  ``optax.scale_by_adam``).
 
   With ``catch_up_moments=True`` the moments of a touched row are first
   decayed by the steps it skipped, :math:`m_j \leftarrow \beta_1^{I_j} m_j`,
@@ -290,12 +340,20 @@ def sparse_adam_ar(
     alpha: decay per skipped step, in ``[0, 1)``, or a schedule.
     b1: exponential decay rate of the first moment.
     b2: exponential decay rate of the second moment.
-    eps: added to the denominator for numerical stability.
+    eps: added to the denominator outside the square root.
+    eps_root: added to the second moment inside the square root.
+    mu_dtype: dtype of the first moment (None: the table's dtype).
+    nesterov: use Nesterov momentum (NAdam), as ``optax.scale_by_adam``.
     catch_up_moments: decay the moments of a touched row by the skipped
       steps (see above). Default False: exactly lazy ``adam_ar``.
 
   Returns:
     A :class:`SparseRowOptimizer` whose state is :class:`SparseAdamARState`.
+    Its ``update`` raises ``TypeError`` for non-integer ``row_ids`` and
+    ``ValueError`` for trees that do not match the tables, a ``row_grads``
+    whose capacity differs from that of ``row_ids``, or host ids beyond int32
+    (under
+    ``jit`` the ids are traced and only their dtype and shape are checked).
 
   Examples:
     >>> import jax, jax.numpy as jnp, optax_ar
@@ -319,24 +377,26 @@ def sparse_adam_ar(
   _check_probability("b2", b2)
   if not isinstance(catch_up_moments, bool):
     raise TypeError(f"catch_up_moments must be a bool, got {catch_up_moments}")
+  if not isinstance(nesterov, bool):
+    raise TypeError(f"nesterov must be a bool, got {nesterov}")
+  mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
 
   def init(tables):
     return SparseAdamARState(
       count=jnp.zeros([], jnp.int32),
-      mu=jax.tree.map(jnp.zeros_like, tables),
+      mu=jax.tree.map(lambda t: jnp.zeros_like(t, dtype=mu_dtype), tables),
       nu=jax.tree.map(jnp.zeros_like, tables),
-      last_step=jax.tree.map(_zeros_row_state, tables),
+      last_step=jax.tree.map(_row_state.zeros_row_state, tables),
     )
 
   def update(tables, state, row_ids, row_grads):
-    step = optax.safe_increment(state.count)
+    step = _optax.safe_increment(state.count)
     lr_k = _value_at(learning_rate, state.count)
     alpha_k = _value_at(alpha, state.count)
     bias1 = 1 - b1**step  # as optax.tree.bias_correction computes it
     bias2 = 1 - b2**step
 
     def leaf_update(table, ids, grads, mu, nu, last):
-      ids = jnp.asarray(ids)
       grads = jnp.asarray(grads)
       touched, scatter_ids = _touched_slots(table, ids, grads)
       theta = gather_rows(table, ids)
@@ -347,12 +407,17 @@ def sparse_adam_ar(
       if catch_up_moments:
         m = m * (b1**interval).astype(m.dtype)
         v = v * (b2**interval).astype(v.dtype)
-      grads = grads.astype(m.dtype)
+      grads = grads.astype(v.dtype)
       m = (1 - b1) * grads + b1 * m
       v = (1 - b2) * grads**2 + b2 * v
-      direction = (m / bias1.astype(m.dtype)) / (
-        jnp.sqrt(v / bias2.astype(v.dtype)) + eps
-      )
+      if nesterov:
+        bias1_next = 1 - b1 ** _optax.safe_increment(step)
+        m_hat = b1 * (m / bias1_next.astype(m.dtype)) + (1 - b1) * (
+          grads / bias1.astype(grads.dtype)
+        )
+      else:
+        m_hat = m / bias1.astype(m.dtype)
+      direction = m_hat / (jnp.sqrt(v / bias2.astype(v.dtype) + eps_root) + eps)
       delta = -lr_k.astype(direction.dtype) * direction - lam * theta
       return (
         _scatter(table, scatter_ids, theta + delta),
@@ -366,9 +431,9 @@ def sparse_adam_ar(
       row_ids,
       row_grads,
       leaf_update,
-      state.mu,
-      state.nu,
-      state.last_step,
+      mu=state.mu,
+      nu=state.nu,
+      last_step=state.last_step,
     )
     return tables, SparseAdamARState(step, mu, nu, last_step)
 
@@ -376,8 +441,8 @@ def sparse_adam_ar(
 
 
 def sparse_adagrad_ar(
-  learning_rate: optax.ScalarOrSchedule,
-  alpha: optax.ScalarOrSchedule,
+  learning_rate: _optax.ScalarOrSchedule,
+  alpha: _optax.ScalarOrSchedule,
   initial_accumulator_value: float = 0.1,
   eps: float = 1e-7,
 ) -> SparseRowOptimizer:
@@ -430,16 +495,15 @@ def sparse_adagrad_ar(
       sum_of_squares=jax.tree.map(
         lambda t: jnp.full_like(t, initial_accumulator_value), tables
       ),
-      last_step=jax.tree.map(_zeros_row_state, tables),
+      last_step=jax.tree.map(_row_state.zeros_row_state, tables),
     )
 
   def update(tables, state, row_ids, row_grads):
-    step = optax.safe_increment(state.count)
+    step = _optax.safe_increment(state.count)
     lr_k = _value_at(learning_rate, state.count)
     alpha_k = _value_at(alpha, state.count)
 
     def leaf_update(table, ids, grads, acc, last):
-      ids = jnp.asarray(ids)
       grads = jnp.asarray(grads)
       touched, scatter_ids = _touched_slots(table, ids, grads)
       theta = gather_rows(table, ids)
@@ -461,8 +525,8 @@ def sparse_adagrad_ar(
       row_ids,
       row_grads,
       leaf_update,
-      state.sum_of_squares,
-      state.last_step,
+      sum_of_squares=state.sum_of_squares,
+      last_step=state.last_step,
     )
     return tables, SparseAdagradARState(step, acc, last_step)
 

@@ -5,7 +5,8 @@ from typing import Any
 
 import jax
 import numpy as np
-import optax
+
+from optax_ar._src import _optax
 
 
 def concrete_float(value: Any) -> float | None:
@@ -56,7 +57,7 @@ def check_scalar_or_schedule(
     raise ValueError(f"{name} must be in [0, {bound}, got {number}")
 
 
-def resolve_mask(mask: Any, params: optax.Params) -> optax.Params:
+def resolve_mask(mask: Any, params: _optax.Params) -> _optax.Params:
   """The full bool tree (one bool per params leaf) that ``mask`` denotes.
 
   Args:
@@ -93,3 +94,48 @@ def resolve_mask(mask: Any, params: optax.Params) -> optax.Params:
       f"{jax.tree.structure(mask_tree)} vs params structure "
       f"{jax.tree.structure(params)} ({error})"
     ) from error
+
+
+def flatten_like_params(
+  name: str, tree: Any, params: _optax.Params, treedef: Any = None
+) -> list[Any]:
+  """The leaves of ``tree``, checked to match ``params`` leaf by leaf.
+
+  Args:
+    name: the argument's name, used in the error message.
+    tree: a tree that must have the structure and leaf shapes of ``params``
+      (a gradient, an update).
+    params: the parameter tree.
+    treedef: ``jax.tree.structure(params)``, if the caller has it.
+
+  Returns:
+    The leaves of ``tree`` in the order of ``jax.tree.leaves(params)``.
+
+  Raises:
+    ValueError: if the structure or a leaf's shape differs.
+
+  Examples:
+    >>> flatten_like_params("updates", {"w": np.zeros(2)}, {"w": np.ones(3)})
+    Traceback (most recent call last):
+    ...
+    ValueError: updates does not match the params: leaf w has shape (2,), ...
+  """
+  if treedef is None:
+    treedef = jax.tree.structure(params)
+  try:
+    flat = treedef.flatten_up_to(tree)
+  except (ValueError, TypeError) as error:
+    raise ValueError(
+      f"{name} does not match the params tree: structure "
+      f"{jax.tree.structure(tree)} vs params structure {treedef}"
+    ) from error
+  flat_params = treedef.flatten_up_to(params)
+  for i, (leaf, param) in enumerate(zip(flat, flat_params, strict=True)):
+    if np.shape(leaf) != np.shape(param):
+      paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+      raise ValueError(
+        f"{name} does not match the params: leaf "
+        f"{jax.tree_util.keystr(paths[i], simple=True, separator='/')} "
+        f"has shape {np.shape(leaf)}, the param {np.shape(param)}"
+      )
+  return flat
