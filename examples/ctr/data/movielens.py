@@ -16,6 +16,12 @@ Split: all interactions sorted by ``time_field`` (stable: ties keep file
 order), then the first ``ratios[0]`` are training, the next ``ratios[1]``
 validation and the rest test, i.e. a global time-ordered split: the model
 predicts the future from the past.
+
+Errors (``errors.DataFileError``) name the file and line: an empty file, a
+header column without a known ``:type``, no data rows, a line with another
+number of columns than the header, a missing column, a label or time value
+that is not a finite number, a side-table key listed twice, bytes that are
+not UTF-8.
 """
 
 from __future__ import annotations
@@ -28,38 +34,71 @@ import numpy as np
 import pandas as pd
 
 from examples.ctr.data import assemble as assemble_lib
+from examples.ctr.data import errors
 from examples.ctr.data import vocab as vocab_lib
+
+ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 
 
 def read_atomic(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, str]]:
   """Reads one atomic file: (frame of strings, column -> type).
 
+  Row ``i`` of the frame is line ``i + 2`` of the file.
+
   Raises:
-    ValueError: an empty file, a header field without ``:type``, or a line
-      with the wrong number of columns (naming file and line).
+    errors.DataFileError: an empty file, a header column without one of the
+      ``ATOMIC_TYPES``, no data rows, or a line with the wrong number of
+      columns (naming file and line).
   """
   path = pathlib.Path(path)
-  with open(path, encoding="utf-8") as f:
-    header = f.readline().rstrip("\n")
-    if not header:
-      raise ValueError(f"{path}:1: file is empty (expected a typed header)")
-    names, types = [], {}
-    for col in header.split("\t"):
-      if ":" not in col:
-        raise ValueError(f"{path}:1: header column {col!r} has no ':type'")
-      n, t = col.rsplit(":", 1)
-      names.append(n)
-      types[n] = t
-    rows = []
-    for lineno, line in enumerate(f, start=2):
-      parts = line.rstrip("\n").split("\t")
-      if len(parts) != len(names):
-        raise ValueError(
-          f"{path}:{lineno}: expected {len(names)} "
-          f"tab-separated columns, got {len(parts)}"
-        )
-      rows.append(parts)
+  lines = errors.read_lines(path)
+  _, header = next(lines, (1, ""))
+  if not header:
+    raise errors.DataFileError(
+      path, 1, "file is empty (expected a typed header)"
+    )
+  names, types = [], {}
+  for col in header.split("\t"):
+    n, _, t = col.rpartition(":")
+    if not n or t not in ATOMIC_TYPES:
+      raise errors.DataFileError(
+        path, 1, f"header column {col!r} has no ':type' of {ATOMIC_TYPES}"
+      )
+    names.append(n)
+    types[n] = t
+  rows = []
+  for lineno, line in lines:
+    parts = line.split("\t")
+    if len(parts) != len(names):
+      raise errors.DataFileError(
+        path,
+        lineno,
+        f"expected {len(names)} tab-separated columns, got {len(parts)}",
+      )
+    rows.append(parts)
+  if not rows:
+    raise errors.DataFileError(path, 2, "no data rows")
   return pd.DataFrame(rows, columns=names, dtype=object), types
+
+
+def _numbers(frame: pd.DataFrame, column: str, path) -> np.ndarray:
+  """A column as float64; DataFileError at a value that is not finite."""
+  values = frame[column].to_numpy(dtype=object)
+  try:
+    out = values.astype(np.float64)
+  except ValueError:
+    out = None
+  if out is None or not np.isfinite(out).all():
+    for i, v in enumerate(values):
+      try:
+        ok = np.isfinite(float(v))
+      except ValueError:
+        ok = False
+      if not ok:
+        raise errors.DataFileError(
+          path, i + 2, f"{column} {v!r} is not a finite number"
+        )
+  return out
 
 
 def _codes(values: pd.Series, is_seq: bool) -> np.ndarray:
@@ -112,16 +151,13 @@ def load_atomic(
   inter, types = read_atomic(inter_path)
   for col in (label_field, time_field, "user_id", "item_id"):
     if col not in inter.columns:
-      raise ValueError(
-        f"{inter_path}:1: missing column {col!r} (have {list(inter.columns)})"
+      raise errors.DataFileError(
+        inter_path,
+        1,
+        f"missing column {col!r} (have {list(inter.columns)})",
       )
-  try:
-    score = inter[label_field].astype(np.float64).to_numpy()
-    time = inter[time_field].astype(np.float64).to_numpy()
-  except ValueError as e:
-    raise ValueError(
-      f"{inter_path}: non-numeric {label_field!r} or {time_field!r}: {e}"
-    ) from e
+  score = _numbers(inter, label_field, inter_path)
+  time = _numbers(inter, time_field, inter_path)
   frame = inter
   meta = {"interactions": len(inter)}
   for side, key in (("user", "user_id"), ("item", "item_id")):
@@ -132,8 +168,8 @@ def load_atomic(
     first = table.columns[0]
     if table[first].duplicated().any():
       dup = int(np.flatnonzero(table[first].duplicated().to_numpy())[0]) + 2
-      raise ValueError(
-        f"{p}:{dup}: duplicate {first} {table[first][dup - 2]!r}"
+      raise errors.DataFileError(
+        p, dup, f"duplicate {first} {table[first][dup - 2]!r}"
       )
     table = table.rename(columns={first: key})
     side_types = {(key if k == first else k): t for k, t in side_types.items()}

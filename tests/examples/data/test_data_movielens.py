@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from examples.ctr.data import errors
 from examples.ctr.data import registry
 from examples.ctr.data.movielens import load_atomic
 
@@ -11,7 +12,7 @@ from examples.ctr.data.movielens import load_atomic
 def _write(d, inter_rows, extra_line=None):
   lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
   lines += ["\t".join(map(str, r)) for r in inter_rows]
-  if extra_line:
+  if extra_line is not None:
     lines.append(extra_line)
   (d / "toy.inter").write_text("\n".join(lines) + "\n")
   (d / "toy.user").write_text("user_id:token\tgender:token\nu1\tF\nu2\tM\n")
@@ -54,22 +55,53 @@ def test_label_time_split_and_side_fields(tmp_path):
 @pytest.mark.parametrize(
   "extra, match",
   [
+    # A line with the wrong number of fields.
     ("u1\tm1\t5", r"toy.inter:3: expected 4 tab-separated columns, got 3"),
-    ("u1\tm1\tfive\t10", r"toy.inter: non-numeric 'rating'"),
+    ("u1\tm1\t5\t10\tx", r"toy.inter:3: expected 4 tab-separated columns"),
+    ("", r"toy.inter:3: expected 4 tab-separated columns, got 1"),
+    # A label (rating) or time that is not a finite number.
+    ("u1\tm1\tfive\t10", r"toy.inter:3: rating 'five' is not a finite number"),
+    ("u1\tm1\tnan\t10", r"toy.inter:3: rating 'nan' is not a finite number"),
+    ("u1\tm1\t\t10", r"toy.inter:3: rating '' is not a finite number"),
+    ("u1\tm1\t4\tinf", r"toy.inter:3: timestamp 'inf' is not a finite"),
   ],
 )
 def test_bad_lines(tmp_path, extra, match):
   _write(tmp_path, [("u1", "m1", 5, 30)], extra_line=extra)
-  with pytest.raises(ValueError, match=match):
+  with pytest.raises(errors.DataFileError, match=match):
     load_atomic(tmp_path, "toy")
 
 
-def test_missing_column_and_empty_file(tmp_path):
-  (tmp_path / "toy.inter").write_text("user_id:token\titem_id:token\n1\t2\n")
-  with pytest.raises(ValueError, match=r"toy.inter:1: missing column 'rating'"):
-    load_atomic(tmp_path, "toy")
-  (tmp_path / "toy.inter").write_text("")
-  with pytest.raises(ValueError, match=r"toy.inter:1: file is empty"):
+@pytest.mark.parametrize(
+  "name, text, match",
+  [
+    ("inter", "", r"toy.inter:1: file is empty"),
+    ("inter", "\n", r"toy.inter:1: file is empty"),
+    ("inter", "user_id\titem_id\n1\t2\n", r"toy.inter:1: header column "),
+    ("inter", "user_id:tok\n1\n", r"toy.inter:1: header column 'user_id:tok'"),
+    (
+      "inter",
+      "user_id:token\titem_id:token\n1\t2\n",
+      r"toy.inter:1: missing column 'rating'",
+    ),
+    (
+      "inter",
+      "user_id:token\titem_id:token\trating:float\ttimestamp:float\n",
+      r"toy.inter:2: no data rows",
+    ),
+    ("user", "user_id:token\tgender:token\nu1\tF\nu1\tM\n", r"toy.user:3: dup"),
+    (
+      "item",
+      b"item_id:token\tclass:token_seq\nm1\t\xe9t\xe9\n",
+      r"toy.item:2: not",
+    ),
+  ],
+)
+def test_bad_files(tmp_path, name, text, match):
+  _write(tmp_path, [("u1", "m1", 5, 30), ("u2", "m2", 1, 40)])
+  p = tmp_path / f"toy.{name}"
+  p.write_bytes(text if isinstance(text, bytes) else text.encode())
+  with pytest.raises(errors.DataFileError, match=match):
     load_atomic(tmp_path, "toy")
 
 
