@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[examples,test]"
 	rm -f $(VENV)/.installed-* && touch $@
 
-## The main job: Adam vs AdamAR on the embedded synthetic dataset (CPU, minutes).
+## The main job: Adam, AdamW and AdamAR on the embedded synthetic dataset (CPU, minutes).
 demo: $(STAMP)
 	$(PY) -m examples.ctr --config demo
 

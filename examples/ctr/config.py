@@ -8,8 +8,9 @@ Every hyperparameter of SPEC.md is a field whose default is the paper's value
 command-line flag. Named presets (``get_config(name)``):
 
 * ``default``: the paper's settings on the synthetic dataset.
-* ``demo``: the README's main job: Adam vs AdamAR (best alpha of a small grid,
-  chosen on validation), DNN, synthetic data, 4 epochs, a few CPU minutes.
+* ``demo``: the README's main job: Adam, AdamW and AdamAR (weight decay and
+  alpha each the best of one small grid of decays per epoch, chosen on
+  validation), DNN, synthetic data, 4 epochs, a few CPU minutes.
 * ``test``: a CPU-sized toy (seconds) for tests.
 """
 
@@ -234,11 +235,14 @@ def _presets() -> dict[str, Config]:
     "demo": Config(
       name="demo",
       mode="compare",
-      optimizers=("adam", "adam_ar"),
+      optimizers=("adam", "adamw", "adam_ar"),
       # The synthetic data is calibrated at batch 512 (390 steps per epoch):
       # see examples/ctr/data/synthetic.py for the touch-gap analysis.
       batch_size=512,
-      alphas=(3e-3, 1e-2, 3e-2),
+      # One grid of decays per epoch for AdamW's weight decay and AdamAR's
+      # alpha, each chosen on validation.
+      alphas=(1.0, 3.0, 10.0),
+      alpha_per_epoch=True,
       seeds=(0,),
     ),
     "test": Config(
