@@ -19,6 +19,7 @@ from examples.ctr.models.embedding import as_bag
 from examples.ctr.models.embedding import pooled
 from examples.ctr.models.layers import HIDDEN_BIAS_INIT
 from examples.ctr.models.layers import MLP
+from examples.ctr.models.layers import MLPTower
 from examples.ctr.models.registry import MODELS
 from examples.ctr.models.registry import create_model
 from examples.ctr.models.wide_deep import WideAndDeep
@@ -38,6 +39,7 @@ __all__ = (
   "HIDDEN_BIAS_INIT",
   "LinearCompressionBlock",
   "MLP",
+  "MLPTower",
   "MODELS",
   "WideAndDeep",
   "WuKong",

@@ -17,7 +17,7 @@ from examples.ctr.models.base import CTRModel
 from examples.ctr.models.base import Rows
 from examples.ctr.models.embedding import FieldEmbedding
 from examples.ctr.models.layers import HIDDEN_BIAS_INIT
-from examples.ctr.models.layers import MLP
+from examples.ctr.models.layers import MLPTower
 
 
 class DNN(CTRModel):
@@ -77,10 +77,10 @@ class DNN(CTRModel):
       param_dtype=param_dtype,
       rngs=rngs,
     )
-    self.mlp = MLP(
-      len(fields) * embedding_dim,
+    self.mlp = MLPTower(
+      len(fields),
+      embedding_dim,
       mlp_widths,
-      out_features=1,
       batch_norm=batch_norm,
       dropout_rate=dropout_rate,
       hidden_bias_init=hidden_bias_init,
@@ -92,4 +92,4 @@ class DNN(CTRModel):
     self, rows: Rows, features: Mapping[str, jax.Array]
   ) -> jax.Array:
     x = self.embedding.pool(rows["embedding"], features)
-    return self.mlp(x.reshape(x.shape[0], -1))[:, 0]
+    return self.mlp.logit(x)

@@ -1,6 +1,7 @@
 """Dense building blocks shared by the CTR backbones.
 
-Usage: ``mlp = MLP(64, (32, 16), out_features=1, rngs=nnx.Rngs(0))``.
+Usage: ``mlp = MLP(64, (32, 16), out_features=1, rngs=nnx.Rngs(0))``;
+``tower = MLPTower(4, 16, (32, 16), rngs=nnx.Rngs(0))``.
 
 The zero-initialisation trap and how these layers avoid it
 ----------------------------------------------------------
@@ -122,3 +123,60 @@ class MLP(nnx.Module):
     if self.out is not None:
       x = self.out(x)
     return x
+
+
+class MLPTower(MLP):
+  """The backbones' deep head: ``logit = MLP(flatten(X))``.
+
+  An :class:`MLP` over ``n * d`` inputs with one output unit; :meth:`logit`
+  maps ``n`` embeddings of dimension ``d``, ``X`` of shape ``(batch, n, d)``,
+  to one logit per example. DNN, Wide & Deep and xDeepFM apply it to the
+  pooled field embeddings (``n = F``), WuKong to the output of its
+  interaction stack. Called directly it is the :class:`MLP` (flat inputs,
+  ``(batch, 1)`` outputs), with the same parameter names (``hidden``,
+  ``norms``, ``out``).
+
+  Args:
+    num_embeddings: ``n``.
+    embedding_dim: ``d``.
+    widths: hidden widths.
+    batch_norm: batch normalisation in the hidden layers.
+    dropout_rate: dropout after each hidden activation.
+    hidden_bias_init: initial hidden bias (or BN shift).
+    param_dtype: parameter dtype.
+    rngs: random streams.
+
+  Example:
+    >>> from flax import nnx
+    >>> import jax.numpy as jnp
+    >>> tower = MLPTower(3, 4, (8,), rngs=nnx.Rngs(0))
+    >>> tower.logit(jnp.zeros((2, 3, 4))).shape
+    (2,)
+  """
+
+  def __init__(
+    self,
+    num_embeddings: int,
+    embedding_dim: int,
+    widths: Sequence[int],
+    *,
+    batch_norm: bool = False,
+    dropout_rate: float = 0.0,
+    hidden_bias_init: float = HIDDEN_BIAS_INIT,
+    param_dtype: jnp.dtype = jnp.float32,
+    rngs: nnx.Rngs,
+  ):
+    super().__init__(
+      num_embeddings * embedding_dim,
+      widths,
+      out_features=1,
+      batch_norm=batch_norm,
+      dropout_rate=dropout_rate,
+      hidden_bias_init=hidden_bias_init,
+      param_dtype=param_dtype,
+      rngs=rngs,
+    )
+
+  def logit(self, x: jax.Array) -> jax.Array:
+    """Maps ``(batch, n, d)`` embeddings to ``(batch,)`` logits."""
+    return self(x.reshape(x.shape[0], -1))[:, 0]

@@ -18,7 +18,7 @@ from examples.ctr.models.base import Rows
 from examples.ctr.models.embedding import FieldEmbedding
 from examples.ctr.models.embedding import per_id_weights
 from examples.ctr.models.layers import HIDDEN_BIAS_INIT
-from examples.ctr.models.layers import MLP
+from examples.ctr.models.layers import MLPTower
 
 
 class WideAndDeep(CTRModel):
@@ -74,10 +74,10 @@ class WideAndDeep(CTRModel):
     self.wide = per_id_weights(
       fields, pooling=pooling, param_dtype=param_dtype, rngs=rngs
     )
-    self.mlp = MLP(
-      len(fields) * embedding_dim,
+    self.mlp = MLPTower(
+      len(fields),
+      embedding_dim,
       mlp_widths,
-      out_features=1,
       batch_norm=batch_norm,
       dropout_rate=dropout_rate,
       hidden_bias_init=hidden_bias_init,
@@ -90,5 +90,5 @@ class WideAndDeep(CTRModel):
   ) -> jax.Array:
     wide = self.wide.pool(rows["wide"], features).sum(axis=(1, 2))
     x = self.embedding.pool(rows["embedding"], features)
-    deep = self.mlp(x.reshape(x.shape[0], -1))[:, 0]
+    deep = self.mlp.logit(x)
     return wide + deep

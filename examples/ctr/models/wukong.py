@@ -49,6 +49,7 @@ from examples.ctr.models.base import Rows
 from examples.ctr.models.embedding import FieldEmbedding
 from examples.ctr.models.layers import HIDDEN_BIAS_INIT
 from examples.ctr.models.layers import MLP
+from examples.ctr.models.layers import MLPTower
 
 _LECUN = nnx.initializers.lecun_normal(in_axis=0, out_axis=1)
 
@@ -267,10 +268,10 @@ class WuKong(CTRModel):
       )
       n = num_fmb_embeddings + num_lcb_embeddings
     self.layers = nnx.List(layers)
-    self.mlp = MLP(
-      n * embedding_dim,
+    self.mlp = MLPTower(
+      n,
+      embedding_dim,
       mlp_widths,
-      out_features=1,
       hidden_bias_init=hidden_bias_init,
       param_dtype=param_dtype,
       rngs=rngs,
@@ -282,4 +283,4 @@ class WuKong(CTRModel):
     x = self.embedding.pool(rows["embedding"], features)
     for layer in self.layers:
       x = layer(x)
-    return self.mlp(x.reshape(x.shape[0], -1))[:, 0]
+    return self.mlp.logit(x)

@@ -18,7 +18,7 @@ from examples.ctr.models.base import Rows
 from examples.ctr.models.embedding import FieldEmbedding
 from examples.ctr.models.embedding import per_id_weights
 from examples.ctr.models.layers import HIDDEN_BIAS_INIT
-from examples.ctr.models.layers import MLP
+from examples.ctr.models.layers import MLPTower
 
 
 class CIN(nnx.Module):
@@ -177,10 +177,10 @@ class XDeepFM(CTRModel):
       param_dtype=param_dtype,
       rngs=rngs,
     )
-    self.mlp = MLP(
-      len(fields) * embedding_dim,
+    self.mlp = MLPTower(
+      len(fields),
+      embedding_dim,
       mlp_widths,
-      out_features=1,
       batch_norm=batch_norm,
       dropout_rate=dropout_rate,
       hidden_bias_init=hidden_bias_init,
@@ -194,5 +194,5 @@ class XDeepFM(CTRModel):
     linear = self.linear.pool(rows["linear"], features).sum(axis=(1, 2))
     x = self.embedding.pool(rows["embedding"], features)
     cin = self.cin_out(self.cin(x))[:, 0]
-    dnn = self.mlp(x.reshape(x.shape[0], -1))[:, 0]
+    dnn = self.mlp.logit(x)
     return linear + cin + dnn

@@ -21,6 +21,8 @@ from flax import nnx
 from sklearn.metrics import roc_auc_score
 
 import optax_ar
+from examples.ctr.models import MLP
+from examples.ctr.models import MLPTower
 from examples.ctr.models import as_bag
 from examples.ctr.models import per_id_table_mask
 
@@ -73,6 +75,16 @@ def test_per_id_table_mask_marks_exactly_the_tables(name):
   # The mask has the structure of the nnx.State, so optax accepts it.
   tx = optax.masked(optax.sgd(1.0), per_id_table_mask(params))
   tx.init(params)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_deep_head_is_the_shared_tower(name):
+  model = make_model(name)
+  assert type(model.mlp) is MLPTower and isinstance(model.mlp, MLP)
+  n = model.mlp.hidden[0].in_features // model.embedding.dim
+  x = jax.random.normal(jax.random.key(0), (3, n, model.embedding.dim))
+  flat = model.mlp(x.reshape(3, -1))[:, 0]
+  np.testing.assert_array_equal(model.mlp.logit(x), flat)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
