@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from examples.ctr.data import assemble as assemble_lib
+from examples.ctr.data import errors
 from examples.ctr.data import vocab as vocab_lib
 from examples.ctr.data.userlists import read_user_lists
 from examples.ctr.data.userlists import sample_negatives
@@ -58,16 +59,24 @@ def _read_attributes(path, item_tokens: np.ndarray, max_attributes):
     with open(path, encoding="utf-8") as f:
       table = json.load(f)
   except json.JSONDecodeError as e:
-    raise ValueError(f"{path}:{e.lineno}: malformed JSON: {e.msg}") from e
+    raise errors.DataFileError(
+      path, e.lineno, f"malformed JSON: {e.msg}"
+    ) from e
+  except UnicodeDecodeError as e:
+    raise errors.DataFileError(path, None, f"not UTF-8 text: {e}") from e
   if not isinstance(table, dict):
-    raise ValueError(f"{path}:1: expected a JSON object item -> [attributes]")
+    raise errors.DataFileError(
+      path, 1, "expected a JSON object item -> [attributes]"
+    )
   keys = pd.Index([str(k) for k in table])
   pos = keys.get_indexer([str(t) for t in item_tokens])
   values = list(table.values())
   for k, v in zip(keys, values, strict=True):
     if not isinstance(v, list):
-      raise ValueError(
-        f"{path}: item {k!r}: attributes must be a list, got {type(v).__name__}"
+      raise errors.DataFileError(
+        path,
+        None,
+        f"item {k!r}: attributes must be a list, got {type(v).__name__}",
       )
   lists = [values[p] if p >= 0 else [] for p in pos]
   width = max((len(a) for a in lists), default=0)

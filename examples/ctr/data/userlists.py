@@ -4,9 +4,9 @@ Usage: ``lists = read_user_lists(path)``; ``sample_negatives(...)``.
 
 Both the sequential (Amazon, S3-Rec) and the interaction-set (LightGCN)
 formats store one user per line followed by that user's items. Tokens are
-kept as strings and factorised, so any token alphabet works; a user listed
-twice, a blank line or an empty file raises a ``ValueError`` naming the file
-and line.
+kept as strings and factorised, so any token alphabet works (IDs need not be
+integers); a user listed twice, a blank line, an empty file or bytes that are
+not UTF-8 raise ``errors.DataFileError`` naming the file and line.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import os
 
 import numpy as np
 import pandas as pd
+
+from examples.ctr.data import errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,21 +61,21 @@ def read_user_lists(path: str | os.PathLike) -> UserLists:
     The parsed lists.
 
   Raises:
-    ValueError: empty file, blank line, or a user listed twice.
+    errors.DataFileError: empty file, blank line, a user listed twice, or
+      bytes that are not UTF-8 (naming file and line).
   """
   users, lengths, items = [], [], []
-  with open(path, encoding="utf-8") as f:
-    for lineno, line in enumerate(f, start=1):
-      tokens = line.split()
-      if not tokens:
-        raise ValueError(
-          f"{path}:{lineno}: blank line (expected 'user item ...')"
-        )
-      users.append(tokens[0])
-      lengths.append(len(tokens) - 1)
-      items.extend(tokens[1:])
+  for lineno, line in errors.read_lines(path):
+    tokens = line.split()
+    if not tokens:
+      raise errors.DataFileError(
+        path, lineno, "blank line (expected 'user item ...')"
+      )
+    users.append(tokens[0])
+    lengths.append(len(tokens) - 1)
+    items.extend(tokens[1:])
   if not users:
-    raise ValueError(f"{path}: file is empty")
+    raise errors.DataFileError(path, 1, "file is empty")
   users_arr = np.array(users, dtype=object)
   uniq, first, counts = np.unique(
     users_arr.astype(str), return_index=True, return_counts=True
@@ -81,8 +83,8 @@ def read_user_lists(path: str | os.PathLike) -> UserLists:
   if (counts > 1).any():
     u = str(uniq[counts > 1][0])
     lines = np.flatnonzero(users_arr.astype(str) == u)[:2] + 1
-    raise ValueError(
-      f"{path}:{lines[1]}: user {u!r} already listed on line {lines[0]}"
+    raise errors.DataFileError(
+      path, lines[1], f"user {u!r} already listed on line {lines[0]}"
     )
   codes, tokens = pd.factorize(np.array(items, dtype=object))
   return UserLists(

@@ -5,6 +5,7 @@ import collections
 import numpy as np
 import pytest
 
+from examples.ctr.data import errors
 from examples.ctr.data import registry
 from examples.ctr.data.interactions import load_interactions
 
@@ -59,13 +60,29 @@ def test_popularity_negatives_keep_rare_items_rare(tmp_path):
   assert share["popularity"] > share["uniform"] + 0.1
 
 
-def test_bad_options_and_files(tmp_path):
+def test_bad_options(tmp_path):
   p = tmp_path / "x.txt"
   p.write_text("0 1 2 3\n")
   with pytest.raises(ValueError, match="negatives must be one of"):
     load_interactions(p, negatives="hard")
-  p.write_text("0 1 2 3\n  \n")
-  with pytest.raises(ValueError, match=r"x.txt:2: blank line"):
+
+
+# Users and items are tokens (any alphabet, see userlists.py), so there is
+# no integer ID to check, and a user may have any number of items.
+@pytest.mark.parametrize(
+  "text, match",
+  [
+    ("", r"x.txt:1: file is empty"),
+    ("0 1 2 3\n  \n", r"x.txt:2: blank line"),
+    ("0 1 2 3\n1 2\n\n", r"x.txt:3: blank line"),
+    ("0 1 2 3\n1 2\n0 4\n", r"x.txt:3: user '0' already listed on line 1"),
+    (b"0 1 2 3\n1 \xfe\n", r"x.txt:2: not UTF-8 text \(byte 0xfe\)"),
+  ],
+)
+def test_bad_files(tmp_path, text, match):
+  p = tmp_path / "x.txt"
+  p.write_bytes(text if isinstance(text, bytes) else text.encode())
+  with pytest.raises(errors.DataFileError, match=match):
     load_interactions(p)
 
 

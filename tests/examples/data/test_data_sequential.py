@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from examples.ctr.data import errors
 from examples.ctr.data import registry
 from examples.ctr.data import schema
 from examples.ctr.data.sequential import load_sequential
@@ -98,30 +99,44 @@ def test_negatives_avoid_the_users_items_and_are_seeded(tmp_path):
   assert ds.fields[2].bag_size == 5 and ds.fields[1].name == "item"
 
 
+# Users and items are tokens (any alphabet, see userlists.py), so there is
+# no integer ID to check, and a user line may hold any number of items.
 @pytest.mark.parametrize(
   "text, match",
   [
-    ("", "file is empty"),
+    ("", r"seq.txt:1: file is empty"),
     ("u1 a b\n\nu2 c d\n", r"seq.txt:2: blank line"),
+    ("u1 a b\n \t \n", r"seq.txt:2: blank line"),
     (
       "u1 a b\nu2 c\nu1 d e\n",
       r"seq.txt:3: user 'u1' already listed on line 1",
     ),
+    (b"u1 a b\nu2 \xc3\n", r"seq.txt:2: not UTF-8 text \(byte 0xc3\)"),
   ],
 )
 def test_bad_sequence_files(tmp_path, text, match):
   p = tmp_path / "seq.txt"
-  p.write_text(text)
-  with pytest.raises(ValueError, match=match):
+  p.write_bytes(text if isinstance(text, bytes) else text.encode())
+  with pytest.raises(errors.DataFileError, match=match):
     load_sequential(p)
 
 
-def test_bad_attribute_json(tmp_path):
+@pytest.mark.parametrize(
+  "text, match",
+  [
+    ('{"a": [1],\n "b": [2', r"attr.json:2: malformed JSON"),
+    ("", r"attr.json:1: malformed JSON"),
+    ('["a", "b"]', r"attr.json:1: expected a JSON object"),
+    ('{"a": [1], "b": 2}', r"attr.json: item 'b': attributes must be a list"),
+    (b'{"a": ["\xff"]}', r"attr.json: not UTF-8 text"),
+  ],
+)
+def test_bad_attribute_json(tmp_path, text, match):
   p = tmp_path / "seq.txt"
   p.write_text("u1 a b c\n")
   j = tmp_path / "attr.json"
-  j.write_text('{"a": [1],\n "b": [2')
-  with pytest.raises(ValueError, match=r"attr.json:2: malformed JSON"):
+  j.write_bytes(text if isinstance(text, bytes) else text.encode())
+  with pytest.raises(errors.DataFileError, match=match):
     load_sequential(p, j)
 
 
