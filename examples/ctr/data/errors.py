@@ -31,6 +31,7 @@ class DataFileError(ValueError):
     path: the file, as given.
     line: the line (or row) number, or None.
     problem: the problem, as given.
+    unit: as given.
 
   Example:
     >>> e = DataFileError("clicks.csv", 3, "label '2' is not 0/1")
@@ -50,8 +51,12 @@ class DataFileError(ValueError):
     self.path = path
     self.line = None if line is None else int(line)
     self.problem = problem
+    self.unit = unit
     where = "" if line is None else f":{unit}{self.line}"
     super().__init__(f"{path}{where}: {problem}")
+
+  def __reduce__(self):  # pickles (e.g. across processes) with its fields
+    return type(self), (self.path, self.line, self.problem, self.unit)
 
 
 def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
