@@ -506,7 +506,7 @@ def markdown_table(num_rows: int, result: dict) -> str:
     cells += [f"{row['median_s'] / rows[p]['median_s']:.2f}" for p in present]
     cells += [
       f"{row['floor_s'] * 1e3:.2f}",
-      f"{row['median_s'] / row['floor_s']:.0f}",
+      f"{row['median_s'] / row['floor_s']:.1f}",
     ]
     lines.append("| " + " | ".join(cells) + " |")
   for system, info in result["info"].items():
