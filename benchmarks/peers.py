@@ -421,6 +421,28 @@ def cpu_model() -> str:
   return platform.processor() or "unknown"
 
 
+def revision() -> str:
+  """The commit measured, and whether ``optax_ar/`` differs from it."""
+  try:
+    head = subprocess.run(
+      ["git", "rev-parse", "--short", "HEAD"],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      check=True,
+    ).stdout.strip()
+    dirty = subprocess.run(
+      ["git", "status", "--porcelain", "optax_ar"],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      check=True,
+    ).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown"
+  return head + (" + uncommitted changes in optax_ar/" if dirty else "")
+
+
 def run_size(num_rows, args, bandwidth):
   """Every selected contender at one table size, in interleaved rounds."""
   load_start = os.getloadavg()
@@ -448,6 +470,7 @@ def run_size(num_rows, args, bandwidth):
     for system, name in order[start:] + order[:start]:
       if name in result["skipped"]:
         continue
+      print(f"N = {num_rows}, round {r + 1}: {name}", file=sys.stderr)
       reply = workers[system].run(name, args.steps)
       if "times" in reply:
         samples[name] += reply["times"]
@@ -611,6 +634,7 @@ def main(argv=None) -> dict:
     "command": " ".join(sys.argv if argv is None else ["peers.py", *argv]),
     "cpu": cpu_model(),
     "cpus": os.cpu_count(),
+    "revision": revision(),
     "loadavg_start": os.getloadavg(),
   }
   report["copy_bandwidth"] = bandwidth = copy_bandwidth(args.copy_mib)
@@ -618,8 +642,10 @@ def main(argv=None) -> dict:
     f"CPU: {report['cpu']} ({report['cpus']} cores); load average "
     f"{_load(report['loadavg_start'])}; NumPy memcpy bandwidth "
     f"(read + write) {bandwidth / 1e9:.1f} GB/s",
+    f"\nrevision {report['revision']}",
     f"\nbatch {BATCH} x {BAG} ids (Zipf {args.zipf}), d = {DIM}, "
     f"MLP {DIM}-{HIDDEN}-1; {args.rounds} rounds x {args.steps} steps\n",
+    sep="",
     flush=True,
   )
   results = {}
