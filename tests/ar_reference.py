@@ -1,9 +1,13 @@
-"""An independent NumPy (float64) implementation of SPEC.md section 2.
+"""An independent NumPy (float64) implementation of AdamAR and AdagradAR.
 
-Written from the SPEC text alone, with explicit per-step loops, so that the
-tests compare the optax_ar transformations with something that shares none of
-their code. Rows are slices along axis 0; a leaf is passed as an array of
-shape (rows, ...).
+Written from the rule alone (Li and Lyu, "Adaptive Regularization for
+Large-Scale Sparse Feature Embedding Models", ICLR 2026), with explicit
+per-step loops, so that the tests compare the optax_ar transformations with
+something that shares none of their code. At step k a row j whose raw
+gradient is nonzero is decayed by lam = min(1, alpha * (k - last_j - 1)) and
+its last_j becomes k; the update is theta - lam * theta - lr * direction.
+Rows are slices along axis 0; a leaf is passed as an array of shape
+(rows, ...).
 """
 
 import dataclasses
@@ -27,6 +31,8 @@ class ReferenceAR:
   b1: float = 0.9
   b2: float = 0.999
   eps: float = 1e-8
+  eps_root: float = 0.0
+  nesterov: bool = False
   initial_accumulator_value: float = 0.1
   adagrad_eps: float = 1e-7
 
@@ -65,9 +71,14 @@ class ReferenceAR:
         self.v = np.where(t, v_new, self.v)
       else:
         self.m, self.v = m_new, v_new
-      m_hat = self.m / (1 - self.b1**k)
+      if self.nesterov:  # NAdam: the next step's momentum plus this grad
+        m_hat = self.b1 * self.m / (1 - self.b1 ** (k + 1)) + (
+          1 - self.b1
+        ) * grad / (1 - self.b1**k)
+      else:
+        m_hat = self.m / (1 - self.b1**k)
       v_hat = self.v / (1 - self.b2**k)
-      direction = m_hat / (np.sqrt(v_hat) + self.eps)
+      direction = m_hat / (np.sqrt(v_hat + self.eps_root) + self.eps)
       if self.lazy:
         direction = np.where(t, direction, 0.0)
     elif self.kind == "adagrad":

@@ -1,6 +1,7 @@
 """adam_ar and adagrad_ar against the NumPy reference and optax itself."""
 
 import functools
+import inspect
 
 import ar_reference
 import jax
@@ -213,3 +214,102 @@ def test_negative_learning_rate_is_rejected():
     optax_ar.adagrad_ar(-1e-2, 1e-3)
   with pytest.raises(ValueError, match="learning_rate"):
     optax_ar.adam_ar(float("nan"), 1e-3)
+
+
+def test_signatures_follow_optax():
+  """adam_ar is optax.adamw with alpha for weight_decay; adagrad_ar adagrad."""
+  for ours, theirs, added, removed in [
+    (optax_ar.adam_ar, optax.adamw, ["alpha", "lazy"], ["weight_decay"]),
+    (optax_ar.adagrad_ar, optax.adagrad, ["alpha", "mask"], []),
+  ]:
+    ours = inspect.signature(ours).parameters
+    theirs = inspect.signature(theirs).parameters
+    shared = [name for name in theirs if name not in removed]
+    assert [name for name in ours if name not in added] == shared
+    for name in shared:
+      assert ours[name].kind == theirs[name].kind, name
+      assert ours[name].default == theirs[name].default, name
+    assert ours["alpha"].default is inspect.Parameter.empty  # required
+
+
+ADAM_OPTIONS = {
+  "eps_root": {"eps_root": 1e-6},
+  "nesterov": {"nesterov": True},
+  "mu_dtype": {"mu_dtype": jnp.bfloat16},
+  "all": {
+    "b1": 0.8,
+    "b2": 0.99,
+    "eps": 1e-6,
+    "eps_root": 1e-8,
+    "mu_dtype": jnp.bfloat16,
+    "nesterov": True,
+  },
+}
+
+
+def _dense_stream(seed, shape=(12, 3), steps=30):
+  rng = np.random.default_rng(seed)
+  params = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  grads = rng.normal(size=(steps,) + shape).astype(np.float32)
+  return params, [jnp.asarray(g) for g in grads]
+
+
+@pytest.mark.parametrize("options", ADAM_OPTIONS.values(), ids=ADAM_OPTIONS)
+def test_adam_options_are_optax_adams(options):
+  params, grads = _dense_stream(2)
+  want, want_state = _run_jitted(optax.adam(1e-2, **options), params, grads)
+  # Dense moments and alpha 0: the same optax blocks, so bitwise equal.
+  got, got_state = _run_jitted(
+    optax_ar.adam_ar(1e-2, 0.0, **options), params, grads
+  )
+  np.testing.assert_array_equal(got[-1], want[-1])
+  np.testing.assert_array_equal(got_state.inner_state[0].mu, want_state[0].mu)
+  assert got_state.inner_state[0].mu.dtype == want_state[0].mu.dtype
+  # Lazy moments on a gradient that touches every row every step: the same
+  # arithmetic through selects that keep every row, which XLA may fuse
+  # differently (FMA contraction), so float32 rounding over 30 steps.
+  got, got_state = _run_jitted(
+    optax_ar.adam_ar(1e-2, 0.0, **options, lazy=True), params, grads
+  )
+  np.testing.assert_allclose(got[-1], want[-1], rtol=1e-6, atol=1e-7)
+  assert got_state.inner_state[0].mu.dtype == want_state[0].mu.dtype
+
+
+REFERENCE_OPTIONS = {
+  "eps_root": {"eps_root": 1e-4},
+  "nesterov": {"nesterov": True},
+  "both": {"eps_root": 1e-6, "nesterov": True, "b1": 0.8},
+}
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["dense", "lazy"])
+@pytest.mark.parametrize(
+  "options", REFERENCE_OPTIONS.values(), ids=REFERENCE_OPTIONS
+)
+def test_adam_options_match_numpy_reference(options, lazy):
+  rng = np.random.default_rng(4)
+  probs = ar_reference.mixed_touch_probabilities(24)
+  stream = ar_reference.sparse_gradient_stream(rng, (24, 4), NUM_STEPS, probs)
+  theta = rng.normal(size=(24, 4)).astype(np.float32)
+  lr, alpha = 1e-2, 0.05
+  tx = optax_ar.adam_ar(lr, alpha, **options, lazy=lazy)
+  history, _ = _run_jitted(tx, jnp.asarray(theta), list(stream))
+  ref = ar_reference.ReferenceAR(theta, kind="adam", lazy=lazy, **options)
+  for i in range(NUM_STEPS):
+    expected = ref.step(stream[i], lr=lr, alpha=alpha)
+    # Same tolerance as test_matches_numpy_reference_on_sparse_stream.
+    np.testing.assert_allclose(
+      history[i], expected, rtol=2e-5, atol=2e-6, err_msg=f"step {i}"
+    )
+
+
+@pytest.mark.parametrize(
+  "kwargs",
+  [{}, {"initial_accumulator_value": 0.5, "eps": 1e-4}],
+  ids=["defaults", "accumulator_eps"],
+)
+def test_adagrad_options_are_optax_adagrads(kwargs):
+  params, grads = _dense_stream(3)
+  want, _ = _run_jitted(optax.adagrad(1e-2, **kwargs), params, grads)
+  got, _ = _run_jitted(optax_ar.adagrad_ar(1e-2, 0.0, **kwargs), params, grads)
+  np.testing.assert_array_equal(got[-1], want[-1])

@@ -285,3 +285,100 @@ def test_mismatched_mask_is_rejected():
   tx = optax_ar.adam_ar(1e-3, 1e-3, mask={"table": 1.0, "dense": False})
   with pytest.raises(TypeError, match="mask"):
     tx.init(params)
+
+
+@pytest.mark.parametrize(
+  "make",
+  [
+    lambda: optax_ar.adam_ar(1e-3, 1e-3),
+    lambda: optax_ar.adam_ar(1e-3, 1e-3, lazy=True),
+    lambda: optax_ar.adagrad_ar(1e-2, 1e-3),
+  ],
+  ids=["adam_ar", "adam_ar_lazy", "adagrad_ar"],
+)
+def test_gradient_tree_unlike_the_params_is_rejected(make):
+  tx = make()
+  params = {"table": jnp.ones((4, 2)), "dense": {"w": jnp.ones((3,))}}
+  state = tx.init(params)
+  grads = jax.tree.map(jnp.ones_like, params)
+  tx.update(grads, state, params)  # well-formed: accepted
+  with pytest.raises(ValueError, match="updates does not match the params"):
+    tx.update({"table": grads["table"]}, state, params)
+  with pytest.raises(ValueError, match="leaf dense/w has shape"):
+    tx.update({**grads, "dense": {"w": jnp.ones((2,))}}, state, params)
+  with pytest.raises(ValueError, match="leaf table has shape"):
+    jax.jit(tx.update)({**grads, "table": jnp.ones((4, 3))}, state, params)
+
+
+def test_inner_receives_touched_rows_when_lazy():
+  """The public contract with a lazy inner step: the keyword touched_rows."""
+  seen = []
+
+  def update_fn(updates, state, params=None, *, touched_rows=None, **extra):
+    del params, extra
+    seen.append(touched_rows)
+    return updates, state
+
+  inner = optax.GradientTransformationExtraArgs(
+    lambda params: optax.EmptyState(), update_fn
+  )
+  params = {"table": jnp.ones((3, 2)), "w": jnp.ones((2,))}
+  grads = {
+    "table": jnp.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]]),
+    "w": jnp.ones((2,)),
+  }
+  for lazy in (False, True):
+    tx = optax_ar.adaptive_interval_decay(
+      0.1, inner, lazy=lazy, mask={"table": True, "w": False}
+    )
+    tx.update(grads, tx.init(params), params)
+  assert seen[0] is None  # not lazy: nothing passed
+  np.testing.assert_array_equal(seen[1]["table"].ravel(), [True, False, True])
+  assert seen[1]["w"] is True  # a leaf without the decay
+
+
+def test_inner_is_lazy_needs_lazy_and_skips_the_wrappers_restore():
+  with pytest.raises(ValueError, match="inner_is_lazy"):
+    optax_ar.adaptive_interval_decay(0.1, optax.sgd(0.1), inner_is_lazy=True)
+  with pytest.raises(TypeError, match="inner_is_lazy"):
+    optax_ar.adaptive_interval_decay(
+      0.1, optax.sgd(0.1), lazy=True, inner_is_lazy=1
+    )
+  # A stock inner declared lazy keeps its moments moving on idle rows: the
+  # declaration, not the wrapper, decides who keeps them.
+  params = jnp.ones((2, 2))
+  grads = jnp.array([[1.0, 1.0], [0.0, 0.0]])
+  moments = {}
+  for inner_is_lazy in (False, True):
+    tx = optax_ar.adaptive_interval_decay(
+      0.1,
+      optax.sgd(0.1, momentum=0.9),
+      lazy=True,
+      inner_is_lazy=inner_is_lazy,
+    )
+    state = tx.init(params)
+    _, state = tx.update(grads, state, params)
+    _, state = tx.update(grads[::-1], state, params)
+    moments[inner_is_lazy] = np.asarray(state.inner_state[0].trace)
+  np.testing.assert_array_equal(moments[False][0], 1.0)  # row 0 idle: kept
+  np.testing.assert_array_equal(moments[True][0], np.float32(0.9))  # by sgd
+  # adam_ar(lazy=True) is the public composition with scale_by_lazy_adam.
+  composed = optax_ar.adaptive_interval_decay(
+    0.05,
+    optax.chain(
+      optax_ar.scale_by_lazy_adam(), optax.scale_by_learning_rate(1e-2)
+    ),
+    lazy=True,
+    inner_is_lazy=True,
+  )
+  rng = np.random.default_rng(0)
+  probs = ar_reference.mixed_touch_probabilities(16)
+  stream = ar_reference.sparse_gradient_stream(rng, (16, 2), 20, probs)
+  results = []
+  for tx in (composed, optax_ar.adam_ar(1e-2, 0.05, lazy=True)):
+    p, state = jnp.ones((16, 2)), tx.init(jnp.ones((16, 2)))
+    for g in stream:
+      updates, state = jax.jit(tx.update)(g, state, p)
+      p = optax.apply_updates(p, updates)
+    results.append(p)
+  np.testing.assert_array_equal(results[0], results[1])  # the same program

@@ -1,13 +1,13 @@
-"""adam_ar(lazy=True)'s own lazy Adam against the generic lazy wrapper."""
+"""scale_by_lazy_adam, adam_ar(lazy=True)'s direction, against optax."""
 
 import ar_reference
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import optax_ar
-from optax_ar._src import lazy_adam
 
 
 def _train(tx, params, grads):
@@ -63,9 +63,57 @@ def test_idle_rows_keep_their_params_bitwise_including_negative_zero():
 def test_without_the_mask_it_is_optax_scale_by_adam():
   params, grads = _stream(steps=10)
   want_p, want_s = _train(optax.scale_by_adam(), params, grads)
-  got_p, got_s = _train(lazy_adam.scale_by_lazy_adam(), params, grads)
+  got_p, got_s = _train(optax_ar.scale_by_lazy_adam(), params, grads)
   np.testing.assert_array_equal(got_p, want_p)
   for got, want in zip(
     jax.tree.leaves(got_s), jax.tree.leaves(want_s), strict=True
   ):
     np.testing.assert_array_equal(got, want)
+
+
+LAZY_ADAM_OPTIONS = {
+  "defaults": {},
+  "eps_root": {"eps_root": 1e-6},
+  "mu_dtype": {"mu_dtype": jnp.bfloat16},
+  "nesterov": {"nesterov": True},
+}
+
+
+@pytest.mark.parametrize(
+  "options", LAZY_ADAM_OPTIONS.values(), ids=LAZY_ADAM_OPTIONS
+)
+def test_every_row_touched_is_optax_scale_by_adam(options):
+  """touched_rows=None and touched_rows of all True: scale_by_adam itself."""
+  params, grads = _stream(steps=10)
+  want_p, want_s = _train(optax.scale_by_adam(**options), params, grads)
+  got_p, got_s = _train(optax_ar.scale_by_lazy_adam(**options), params, grads)
+  np.testing.assert_array_equal(got_p, want_p)
+  assert jax.tree.map(lambda x: x.dtype, got_s) == jax.tree.map(
+    lambda x: x.dtype, want_s
+  )
+  tx = optax_ar.scale_by_lazy_adam(**options)
+  state = tx.init(params)
+  want = optax.scale_by_adam(**options)
+  want_state = want.init(params)
+  all_rows = jnp.ones((params.shape[0], 1), bool)
+  for g in grads:
+    got_u, state = tx.update(g, state, touched_rows=all_rows)
+    want_u, want_state = want.update(g, want_state)
+    # Bitwise: selects that keep every row change no arithmetic (eager).
+    np.testing.assert_array_equal(got_u, want_u)
+  np.testing.assert_array_equal(state.mu, want_state.mu)
+
+
+def test_touched_rows_as_a_prefix_or_true_and_a_bad_tree():
+  tx = optax_ar.scale_by_lazy_adam()
+  params = {"t": jnp.zeros((2, 1)), "w": jnp.zeros((3,))}
+  grads = jax.tree.map(jnp.ones_like, params)
+  state = tx.init(params)
+  touched = {"t": jnp.array([[False], [True]]), "w": True}
+  _, new = tx.update(grads, state, touched_rows=touched)
+  np.testing.assert_allclose(new.mu["t"].ravel(), [0.0, 0.1])
+  np.testing.assert_allclose(new.mu["w"], 0.1)
+  _, new = tx.update(grads, state, touched_rows=True)
+  np.testing.assert_allclose(new.mu["t"].ravel(), [0.1, 0.1])
+  with pytest.raises(ValueError, match="touched_rows does not match"):
+    tx.update(grads, state, touched_rows={"t": True})

@@ -238,3 +238,88 @@ def test_update_rejects_mismatched_shapes_and_bad_hyperparameters():
     optax_ar.sparse_adam_ar(1e-3, 1e-3, b2=1.0)
   with pytest.raises(ValueError, match="learning_rate"):
     optax_ar.sparse_adagrad_ar(-1.0, 1e-3)
+
+
+SPARSE_ADAM_OPTIONS = {
+  "eps_root": {"eps_root": 1e-6},
+  "nesterov": {"nesterov": True},
+  "mu_dtype": {"mu_dtype": jnp.bfloat16},
+}
+
+
+@pytest.mark.parametrize(
+  "options", SPARSE_ADAM_OPTIONS.values(), ids=SPARSE_ADAM_OPTIONS
+)
+def test_sparse_adam_ar_options_equal_dense_lazy_adam_ar(options):
+  (dense, dense_state), (sparse, sparse_state) = _run_both(
+    optax_ar.adam_ar(1e-2, 0.02, **options, lazy=True),
+    optax_ar.sparse_adam_ar(1e-2, 0.02, **options),
+    steps=40,
+  )
+  # As test_sparse_adam_ar_equals_dense_lazy_adam_ar.
+  np.testing.assert_allclose(sparse, dense, rtol=1e-5, atol=1e-6)
+  adam_state = dense_state.inner_state[0]
+  assert sparse_state.mu.dtype == adam_state.mu.dtype
+  np.testing.assert_allclose(
+    np.asarray(sparse_state.mu, np.float32),
+    np.asarray(adam_state.mu, np.float32),
+    rtol=1e-5,
+  )
+
+
+def test_sparse_adam_ar_on_rows_touched_every_step_is_optax_adam():
+  """Every row in every step: lazy and dense Adam agree, so optax.adam."""
+  rng = np.random.default_rng(5)
+  options = {"eps_root": 1e-8, "nesterov": True, "b1": 0.8}
+  table = jnp.asarray(rng.normal(size=(6, 3)), jnp.float32)
+  want = table
+  tx = optax.adam(1e-2, **options)
+  opt = optax_ar.sparse_adam_ar(1e-2, 0.0, **options)
+  tx_state, opt_state = tx.init(want), opt.init(table)
+  ids = jnp.arange(6)
+  for _ in range(20):
+    grads = jnp.asarray(rng.normal(size=(6, 3)), jnp.float32)
+    updates, tx_state = tx.update(grads, tx_state)
+    want = optax.apply_updates(want, updates)
+    table, opt_state = opt.update(table, opt_state, ids, grads)
+  # float32 rounding of two orders of the same operations over 20 steps.
+  np.testing.assert_allclose(table, want, rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(opt_state.mu, tx_state[0].mu, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+  "make",
+  [
+    lambda: optax_ar.sparse_adam_ar(1e-3, 1e-3),
+    lambda: optax_ar.sparse_adagrad_ar(1e-3, 1e-3),
+  ],
+  ids=["adam", "adagrad"],
+)
+def test_update_rejects_bad_ids_and_trees_naming_the_argument(make):
+  opt = make()
+  tables = {"a": jnp.zeros((4, 2)), "b": jnp.zeros((3, 2))}
+  state = opt.init(tables)
+  ids = {"a": jnp.array([0, 1]), "b": jnp.array([2, 3])}
+  grads = {"a": jnp.ones((2, 2)), "b": jnp.ones((2, 2))}
+  opt.update(tables, state, ids, grads)  # well-formed: accepted
+  with pytest.raises(TypeError, match="row_ids must be integer"):
+    opt.update(tables, state, {**ids, "a": jnp.array([0.0, 1.0])}, grads)
+  with pytest.raises(TypeError, match="row_ids must be integer"):
+    opt.update(tables, state, {**ids, "a": np.array([True, False])}, grads)
+  # 2**40 would wrap to row 0 when JAX converts it to int32.
+  with pytest.raises(ValueError, match="row_ids must fit in int32"):
+    opt.update(tables, state, {**ids, "a": np.array([2**40, 1])}, grads)
+  with pytest.raises(ValueError, match="row_ids does not match the tables"):
+    opt.update(tables, state, {"a": ids["a"]}, grads)
+  with pytest.raises(ValueError, match="row_grads does not match the tables"):
+    opt.update(tables, state, ids, [grads["a"], grads["b"]])
+  with pytest.raises(ValueError, match="state.* does not match the tables"):
+    opt.update(tables, opt.init(tables["a"]), ids, grads)
+  # A capacity (row_ids length) too small for the gradient rows.
+  with pytest.raises(ValueError, match=r"row_grads must have shape \(1, 2\)"):
+    opt.update(tables, state, {**ids, "a": jnp.array([0])}, grads)
+  # Under jit the ids are traced: their dtype is still checked.
+  with pytest.raises(TypeError, match="row_ids must be integer"):
+    jax.jit(opt.update)(
+      tables, state, {**ids, "a": jnp.array([0.0, 1.0])}, grads
+    )
