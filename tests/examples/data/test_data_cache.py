@@ -201,7 +201,7 @@ def test_large_entries_are_checked_by_size_and_shape(tmp_path, monkeypatch):
     cache.open_dataset(entry)
 
 
-def test_staging_writes_the_marker_last(tmp_path):
+def test_manifest_lists_every_array_and_is_written_last(tmp_path):
   seen = []
 
   def build(workdir):
@@ -210,8 +210,10 @@ def test_staging_writes_the_marker_last(tmp_path):
 
   cache.load_or_build("toy", [], {}, build, cache_dir=tmp_path)
   entry = _entry(tmp_path)
-  assert seen == [[]]
+  assert seen == [[]]  # built in an empty staging folder, not in the entry
   meta = json.loads((entry / "meta.json").read_text())
-  npys = sorted(p.name for p in entry.glob("*.npy"))
-  assert sorted(meta["files"]) == npys
+  npys = sorted(entry.glob("*.npy"))
+  assert sorted(meta["files"]) == [p.name for p in npys]
+  marker = (entry / "meta.json").stat().st_mtime_ns
+  assert all(p.stat().st_mtime_ns <= marker for p in npys)
   assert not list(entry.glob(".*"))
