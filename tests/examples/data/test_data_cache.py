@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from examples.ctr.data import cache
+from examples.ctr.data import registry
 from examples.ctr.data import schema
 
 
@@ -217,3 +218,21 @@ def test_manifest_lists_every_array_and_is_written_last(tmp_path):
   marker = (entry / "meta.json").stat().st_mtime_ns
   assert all(p.stat().st_mtime_ns <= marker for p in npys)
   assert not list(entry.glob(".*"))
+
+
+def test_registry_rebuilds_a_truncated_streaming_entry(tmp_path, caplog):
+  rng = np.random.default_rng(0)
+  rows = [f"{rng.integers(2)},s{rng.integers(30)}" for _ in range(400)]
+  data = tmp_path / "d.csv"
+  data.write_text("click,site\n" + "\n".join(rows) + "\n")
+  opts = dict(cache_dir=tmp_path / "c", label="click", categorical="site")
+  a = registry.load_dataset("tabular", data, **opts)
+  want = np.array(a.train.features["site"])
+  entry = _entry(tmp_path / "c")
+  p = entry / "train.0.npy"
+  p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+  with caplog.at_level(logging.WARNING, logger=cache.__name__):
+    b = registry.load_dataset("tabular", data, **opts)
+  assert np.array_equal(b.train.features["site"], want)
+  (record,) = caplog.records
+  assert f"{entry}: train.0.npy has" in record.getMessage()
