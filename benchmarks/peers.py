@@ -62,8 +62,8 @@ DIM, BATCH, BAG, HIDDEN = 32, 2048, 20, 64
 LR, ADAGRAD_LR, ALPHA = 1e-3, 1e-2, 1e-4
 HASH = 2654435761  # prime: rank -> id is a bijection of [0, N) for N < HASH
 SYSTEMS = ("jax", "torch", "fbgemm")
-# name: (system, floor: "dense" arrays or bytes per touched row read and
-# written, table and optimizer state; None = no floor).
+# name: (system, floor): ("dense", arrays of table and state) or ("rows",
+# bytes of a touched row of table and state), each read and written once.
 CONTENDERS = {
   "adamw (dense)": ("jax", ("dense", 3)),
   "adam_ar candidates (dense)": ("jax", ("dense", 3)),
@@ -378,13 +378,20 @@ class Worker:
     tail = self.log.read()[-600:].strip().replace("\n", " | ")
     return {"error": f"worker exited ({self.process.returncode}): {tail}"}
 
+  def alive(self) -> bool:
+    return self.process.poll() is None
+
   def run(self, name, steps):
-    self.process.stdin.write(json.dumps({"name": name, "steps": steps}) + "\n")
-    self.process.stdin.flush()
+    try:
+      self.process.stdin.write(json.dumps({"name": name, "steps": steps}))
+      self.process.stdin.write("\n")
+      self.process.stdin.flush()
+    except BrokenPipeError:
+      pass  # it died: _receive reports how
     return self._receive()
 
   def close(self):
-    if self.process.poll() is None:
+    if self.alive():
       self.process.stdin.write("{}\n")
       self.process.stdin.flush()
       self.process.wait(timeout=120)
@@ -468,14 +475,16 @@ def run_size(num_rows, args, bandwidth):
   for r in range(args.rounds):
     start = r % len(order) if order else 0
     for system, name in order[start:] + order[:start]:
-      if name in result["skipped"]:
+      if name in result["skipped"] or system in result["skipped"]:
         continue
       print(f"N = {num_rows}, round {r + 1}: {name}", file=sys.stderr)
       reply = workers[system].run(name, args.steps)
       if "times" in reply:
         samples[name] += reply["times"]
-      else:
+      elif workers[system].alive():
         result["skipped"][name] = reply.get("error")
+      else:  # e.g. out of memory: the system's later contenders are lost
+        result["skipped"][system] = reply.get("error")
   for worker in workers.values():
     worker.close()
   for name, times in samples.items():

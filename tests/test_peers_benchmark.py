@@ -55,3 +55,22 @@ def test_a_system_that_fails_to_start_is_skipped_with_its_reason(capsys):
   assert set(result["skipped"]) == {"torch", "fbgemm"}
   assert "worker exited (1)" in result["skipped"]["torch"]
   assert "skipped torch: worker exited (1)" in capsys.readouterr().out
+
+
+def test_a_worker_that_dies_mid_run_drops_its_system(tmp_path):
+  fake = tmp_path / "fake_python"
+  fake.write_text(
+    "#!/bin/sh\n"
+    'echo \'{"ready": ["torch SparseAdam", "torch Adagrad"],'
+    ' "info": {"versions": "fake"}}\'\n'
+    "echo 'out of memory' >&2\n"
+    "exit 3\n"
+  )
+  fake.chmod(0o755)
+  report = peers.main(
+    ["--sizes", "1e3", "--rounds", "2", "--steps", "1", "--systems", "torch",
+     "--copy-mib", "16", "--peers-python", str(fake)]
+  )  # fmt: skip
+  result = report["results"][1000]
+  assert result["contenders"] == {}
+  assert result["skipped"] == {"torch": "worker exited (3): out of memory"}
