@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from examples.ctr import optimizers
 from examples.ctr import progress
 from examples.ctr import results as results_lib
 from examples.ctr import train
-from examples.ctr.config import ALPHA_OPTIMIZERS
 from examples.ctr.config import Config
 from examples.ctr.data import schema
 
@@ -47,13 +47,13 @@ def experiment_grid(config: Config) -> list[tuple[str, float | None, int]]:
     [('adam', None, 0), ('adam_ar', 0.001, 0), ('adam_ar', 0.01, 0)]
   """
   if config.mode == "train":
-    has_alpha = config.optimizer in ALPHA_OPTIMIZERS
+    has_alpha = optimizers.searches_alpha(config.optimizer)
     return [
       (config.optimizer, config.alpha if has_alpha else None, config.seed)
     ]
   grid = []
   for name in config.optimizers:
-    searched = name in ALPHA_OPTIMIZERS and not (
+    searched = optimizers.searches_alpha(name) and not (
       name == "adamw" and config.weight_decay is not None
     )
     alphas = config.alphas if searched else (None,)

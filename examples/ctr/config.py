@@ -22,37 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from examples.ctr import optimizers as optimizers_lib
+
 #: The paper's alpha grid: 10^n for n = -6.5, -6, ..., -1.
 ALPHA_GRID = tuple(float(10.0**n) for n in np.arange(-6.5, -0.99, 0.5))
-
-#: Every optimizer name :func:`examples.ctr.optimizers.create_optimizer` knows.
-OPTIMIZERS = (
-  "adam",
-  "adamw",
-  "meda",
-  "sam",
-  "adam_ar",
-  "adam_ar_lazy",
-  "adagrad",
-  "adagrad_ar",
-  "adam_ar_decay_moments",
-  "adam_ar_first_touch",
-  "adam_ar_decay_on_read",
-  "bucket_sub",
-)
-
-#: Optimizers whose grid is searched over alpha in compare mode (AdamW maps
-#: alpha to weight_decay = alpha / learning_rate).
-ALPHA_OPTIMIZERS = (
-  "adamw",
-  "adam_ar",
-  "adam_ar_lazy",
-  "adagrad_ar",
-  "adam_ar_decay_moments",
-  "adam_ar_first_touch",
-  "adam_ar_decay_on_read",
-  "bucket_sub",
-)
 
 #: Optimizers that ``sparse_updates`` can train (``adam_ar`` with lazy
 #: moments; see :mod:`examples.ctr.sparse_train`).
@@ -78,7 +51,8 @@ class Config:
     model: backbone: ``dnn``, ``wdl``, ``xdeepfm`` or ``wukong``.
     embedding_dim: embedding dimension (32 in the paper).
     model_options: further keyword options of the backbone.
-    optimizer: one of :data:`OPTIMIZERS` (train mode).
+    optimizer: a name of :data:`examples.ctr.optimizers.OPTIMIZERS` (train
+      mode).
     learning_rate: None for the paper's value (1e-3 Adam family, 1e-2
       Adagrad family).
     alpha: AdamAR/AdagradAR decay per skipped step (train mode).
@@ -182,8 +156,7 @@ class Config:
     if self.mode not in ("train", "compare"):
       raise ValueError(f"mode must be train or compare, got {self.mode!r}")
     for name in (self.optimizer, *self.optimizers):
-      if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known: {OPTIMIZERS}")
+      optimizers_lib.get_registration(name)  # raises for an unknown name
     if self.select_by not in ("last", "best"):
       raise ValueError(f"select_by must be last or best: {self.select_by!r}")
     if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:

@@ -28,6 +28,7 @@ from typing import Any
 
 from examples.ctr import compare
 from examples.ctr import plots
+from examples.ctr import research  # noqa: F401 (registers its optimizers)
 from examples.ctr.config import PRESETS
 from examples.ctr.config import Config
 from examples.ctr.config import get_config

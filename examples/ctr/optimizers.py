@@ -1,6 +1,11 @@
-"""The optimizers the CTR experiments compare, built from one name.
+"""The optimizers the CTR runner trains with, looked up by name.
 
 Usage: ``spec = create_optimizer("adam_ar", table_mask, alpha=1e-3)``.
+
+:data:`OPTIMIZERS` maps a name to a factory registered with
+:func:`register_optimizer`; the factory gets the runner's settings as an
+:class:`OptimizerOptions` and returns an :class:`OptimizerSpec`: the optax
+transformation and how the training step drives it. The runner registers:
 
 | name | what it is |
 |---|---|
@@ -10,38 +15,38 @@ Usage: ``spec = create_optimizer("adam_ar", table_mask, alpha=1e-3)``.
 | ``sam`` | ``optax.contrib.sam`` around Adam (opaque mode, needs grad_fn) |
 | ``adam_ar`` / ``adagrad_ar`` | :func:`optax_ar.adam_ar` / ``adagrad_ar`` |
 | ``adam_ar_lazy`` | ``adam_ar`` with lazy moments |
-| ``adam_ar_decay_moments`` | AdamAR that also decays touched rows' moments |
-| ``adam_ar_first_touch`` | AdamAR without decay at a row's first touch |
-| ``adam_ar_decay_on_read`` | AdamAR's decay applied when a row is read, |
-| | before the forward pass (:mod:`examples.ctr.research.read_decay`) |
-| ``bucket_sub`` | AR on the rarest ``ar_buckets`` frequency buckets of the |
-| | bucket field, AdamW on the other table rows (the paper's ablation) |
 
-``adam_ar_decay_moments``, ``adam_ar_first_touch`` and ``bucket_sub`` are in
-:mod:`examples.ctr.research.variants`.
+:mod:`examples.ctr.research` registers the AdamAR variants
+(``adam_ar_decay_moments``, ``adam_ar_first_touch``,
+``adam_ar_decay_on_read``, ``bucket_sub``) when it is imported, as the
+command line (:mod:`examples.ctr.main`) does. A new optimizer is one
+decorated function::
+
+  @register_optimizer("adam_ar_nesterov", searches_alpha=True)
+  def _adam_ar_nesterov(o: OptimizerOptions) -> OptimizerSpec:
+    tx = optax.inject_hyperparams(my_module.adam_ar_nesterov)(
+      learning_rate=o.learning_rate, alpha=o.alpha
+    )
+    return OptimizerSpec(tx, hyperparams={"alpha": o.alpha})
+
+after which ``--optimizer adam_ar_nesterov`` trains with it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
-import jax
 import numpy as np
 import optax
 
 import optax_ar
-from examples.ctr.research import read_decay
-from examples.ctr.research import variants
 
 #: The paper's learning rates.
 ADAM_LEARNING_RATE = 1e-3
 ADAGRAD_LEARNING_RATE = 1e-2
-
-#: Optimizers built on ``optax_ar.adaptive_interval_decay`` that accept
-#: ``candidate_rows`` in ``update``.
-CANDIDATE_ROW_OPTIMIZERS = ("adam_ar", "adam_ar_lazy", "adagrad_ar")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +60,9 @@ class OptimizerSpec:
       ``candidate_rows=`` (see :func:`optax_ar.adaptive_interval_decay`).
     reset_tables_each_epoch: reset the per-ID tables and their optimizer
       state at every epoch boundary (MEDA).
-    decays_on_read: the step calls :func:`decay_read_rows` with the batch's
-      IDs per table before its forward pass (``adam_ar_decay_on_read``).
+    decay_on_read: None, or ``f(params, opt_state, read_rows) -> (params,
+      opt_state)`` that the step calls with the batch's IDs per table before
+      its forward pass (``adam_ar_decay_on_read``).
     hyperparams: the resolved hyperparameters, for results files.
     static_key: what fixes the transformation's code apart from the
       hyperparameters held in its state (``optax.inject_hyperparams``):
@@ -68,9 +74,126 @@ class OptimizerSpec:
   needs_grad_fn: bool = False
   takes_candidate_rows: bool = False
   reset_tables_each_epoch: bool = False
-  decays_on_read: bool = False
+  decay_on_read: Callable[[Any, Any, Any], tuple[Any, Any]] | None = None
   hyperparams: dict[str, Any] = dataclasses.field(default_factory=dict)
   static_key: tuple[Any, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerOptions:
+  """The settings every optimizer factory receives (see create_optimizer).
+
+  Attributes:
+    table_mask: tree of bools marking the per-ID tables.
+    learning_rate: the learning rate (resolved: never None).
+    alpha: AR decay per skipped step; AdamW's decay per step.
+    lazy: lazy moments for ``adam_ar``.
+    ar_tables_only: restrict the AR decay to ``table_mask``.
+    weight_decay: AdamW's decay coefficient, or None for
+      ``alpha / learning_rate``.
+    sam_rho: SAM's adversarial step size.
+    adagrad_initial_accumulator: initial Adagrad accumulator.
+    ar_buckets: ``bucket_sub``: rarest buckets that get the AR decay.
+    buckets: ``bucket_sub``: ``(field, ID arrays)`` of the frequency buckets.
+  """
+
+  table_mask: Any
+  learning_rate: float
+  alpha: float = 1e-3
+  lazy: bool = False
+  ar_tables_only: bool = True
+  weight_decay: float | None = None
+  sam_rho: float = 0.05
+  adagrad_initial_accumulator: float = 0.1
+  ar_buckets: int = 0
+  buckets: tuple[str, Sequence[np.ndarray]] | None = None
+
+  @property
+  def ar_mask(self) -> Any:
+    """The AR decay's mask: ``table_mask``, or None (every leaf)."""
+    return self.table_mask if self.ar_tables_only else None
+
+
+Factory = Callable[[OptimizerOptions], OptimizerSpec]
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+  """One entry of :data:`OPTIMIZERS`.
+
+  Attributes:
+    factory: builds the :class:`OptimizerSpec`.
+    learning_rate: the default learning rate of the optimizer.
+    searches_alpha: compare mode searches its alpha grid for it.
+    candidate_rows: its ``update`` accepts ``candidate_rows``.
+  """
+
+  factory: Factory
+  learning_rate: float
+  searches_alpha: bool
+  candidate_rows: bool
+
+
+#: Every optimizer the runner knows, by name.
+OPTIMIZERS: dict[str, Registration] = {}
+
+
+def register_optimizer(
+  name: str,
+  *,
+  learning_rate: float = ADAM_LEARNING_RATE,
+  searches_alpha: bool = False,
+  candidate_rows: bool = False,
+) -> Callable[[Factory], Factory]:
+  """Registers ``factory`` under ``name`` (a decorator).
+
+  Args:
+    name: the name of ``--optimizer`` and ``--optimizers``.
+    learning_rate: its default learning rate (the paper's: 1e-3 for the Adam
+      family, 1e-2 for Adagrad).
+    searches_alpha: compare mode runs it once per alpha of the grid (the
+      factory reads ``options.alpha``); otherwise once, with no alpha.
+    candidate_rows: ``update`` accepts the batch's IDs as ``candidate_rows``
+      (``--candidate-rows``).
+
+  Returns:
+    A decorator that registers a factory and returns it unchanged.
+
+  Raises:
+    ValueError: if ``name`` is taken.
+
+  Example:
+    >>> @register_optimizer("sgd_example")
+    ... def _sgd(o):
+    ...   return OptimizerSpec(optax.sgd(o.learning_rate))
+    >>> create_optimizer("sgd_example", {}).hyperparams
+    {'learning_rate': 0.001}
+    >>> del OPTIMIZERS["sgd_example"]
+  """
+
+  def register(factory: Factory) -> Factory:
+    if name in OPTIMIZERS:
+      raise ValueError(f"optimizer {name!r} is already registered")
+    OPTIMIZERS[name] = Registration(
+      factory, learning_rate, searches_alpha, candidate_rows
+    )
+    return factory
+
+  return register
+
+
+def get_registration(name: str) -> Registration:
+  """The :data:`OPTIMIZERS` entry of ``name``.
+
+  Raises:
+    ValueError: for an unknown name, listing the known ones.
+  """
+  if name not in OPTIMIZERS:
+    raise ValueError(
+      f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)} (the "
+      "research variants register when examples.ctr.research is imported)"
+    )
+  return OPTIMIZERS[name]
 
 
 def default_learning_rate(name: str) -> float:
@@ -80,9 +203,17 @@ def default_learning_rate(name: str) -> float:
     >>> default_learning_rate("adagrad_ar"), default_learning_rate("sam")
     (0.01, 0.001)
   """
-  if name.startswith("adagrad"):
-    return ADAGRAD_LEARNING_RATE
-  return ADAM_LEARNING_RATE
+  return get_registration(name).learning_rate
+
+
+def searches_alpha(name: str) -> bool:
+  """Whether compare mode searches the alpha grid for ``name``.
+
+  Example:
+    >>> searches_alpha("adam_ar"), searches_alpha("adam")
+    (True, False)
+  """
+  return get_registration(name).searches_alpha
 
 
 def create_optimizer(
@@ -100,12 +231,12 @@ def create_optimizer(
   buckets: tuple[str, Sequence[np.ndarray]] | None = None,
   candidate_rows: bool = False,
 ) -> OptimizerSpec:
-  """Builds the optimizer ``name``.
+  """Builds the optimizer ``name`` of :data:`OPTIMIZERS`.
 
   Args:
-    name: one of ``adam, adamw, meda, sam, adam_ar, adam_ar_lazy, adagrad,
-      adagrad_ar, adam_ar_decay_moments, adam_ar_first_touch,
-      adam_ar_decay_on_read, bucket_sub``.
+    name: a registered name (``adam, adamw, meda, sam, adam_ar,
+      adam_ar_lazy, adagrad, adagrad_ar``, and the research variants once
+      :mod:`examples.ctr.research` is imported).
     table_mask: tree of bools marking the per-ID tables (AdamW's decay mask,
       MEDA's reset mask, and the AR mask when ``ar_tables_only``).
     learning_rate: None for :func:`default_learning_rate`.
@@ -123,11 +254,13 @@ def create_optimizer(
       decay (0: AdamW; all: AR on the bucket field).
     buckets: ``bucket_sub``: ``(field, ID arrays)`` of the frequency
       buckets, rarest first (the runner's); needed when ``ar_buckets > 0``.
-    candidate_rows: let ``adam_ar``, ``adam_ar_lazy`` and ``adagrad_ar`` take
-      the batch's IDs as ``candidate_rows`` (ignored by the others).
+    candidate_rows: let the optimizers registered with ``candidate_rows``
+      (``adam_ar``, ``adam_ar_lazy``, ``adagrad_ar``) take the batch's IDs
+      as ``candidate_rows`` (ignored by the others).
 
   Returns:
-    An :class:`OptimizerSpec`.
+    An :class:`OptimizerSpec` whose ``hyperparams`` start with the learning
+    rate and whose ``static_key`` ends with ``takes_candidate_rows``.
 
   Example:
     >>> import jax.numpy as jnp
@@ -137,123 +270,116 @@ def create_optimizer(
     >>> spec.tx.init({"t": jnp.zeros((3, 2)), "w": jnp.zeros(2)}) is not None
     True
   """
-  lr = default_learning_rate(name) if learning_rate is None else learning_rate
-  hyper: dict[str, Any] = {"learning_rate": lr}
-  ar_mask = table_mask if ar_tables_only else None
-  inject = optax.inject_hyperparams
-  static_key: tuple[Any, ...] = (name,)
-  if name in ("adam", "meda"):
-    static_key = ("adam",)
-    tx = inject(optax.adam)(learning_rate=lr)
-  elif name == "adagrad":
-    hyper["initial_accumulator_value"] = adagrad_initial_accumulator
-    tx = inject(optax.adagrad)(
-      learning_rate=lr, initial_accumulator_value=adagrad_initial_accumulator
-    )
-  elif name == "adamw":
-    wd = alpha / lr if weight_decay is None else weight_decay
-    hyper["weight_decay"] = wd
-    tx = inject(optax.adamw, static_args=("mask",))(
-      learning_rate=lr, weight_decay=wd, mask=table_mask
-    )
-  elif name == "sam":
-    hyper["sam_rho"] = sam_rho
-    static_key = (name, lr, sam_rho)
-    tx = optax.contrib.sam(
-      optax.adam(lr),
-      optax.chain(optax.contrib.normalize(), optax.sgd(sam_rho)),
-      sync_period=2,
-      opaque_mode=True,
-    )
-  elif name in ("adam_ar", "adam_ar_lazy"):
-    lazy = lazy or name == "adam_ar_lazy"
-    hyper.update(alpha=alpha, lazy=lazy)
-    static_key = ("adam_ar", lazy, ar_tables_only)
-    tx = inject(optax_ar.adam_ar, static_args=("lazy", "mask"))(
-      learning_rate=lr, alpha=alpha, lazy=lazy, mask=ar_mask
-    )
-  elif name == "adagrad_ar":
-    hyper.update(
-      alpha=alpha, initial_accumulator_value=adagrad_initial_accumulator
-    )
-    static_key = (name, ar_tables_only)
-    tx = inject(optax_ar.adagrad_ar, static_args=("mask",))(
-      learning_rate=lr,
-      alpha=alpha,
-      initial_accumulator_value=adagrad_initial_accumulator,
-      mask=ar_mask,
-    )
-  elif name in ("adam_ar_decay_moments", "adam_ar_first_touch"):
-    hyper["alpha"] = alpha
-    static_key = (name, ar_tables_only)
-    tx = inject(getattr(variants, name), static_args=("mask",))(
-      learning_rate=lr, alpha=alpha, mask=ar_mask
-    )
-  elif name == "adam_ar_decay_on_read":
-    hyper["alpha"] = alpha
-    static_key = (name, ar_tables_only)
-    tx = inject(read_decay.adam_ar_decay_on_read, static_args=("mask",))(
-      learning_rate=lr, alpha=alpha, mask=ar_mask
-    )
-  elif name == "bucket_sub":
-    hyper.update(alpha=alpha, weight_decay=alpha / lr, ar_buckets=ar_buckets)
-    if ar_buckets == 0:
-      ar_rows = jax.tree.map(lambda _: False, table_mask)
-      static_key = (name, 0)
-    elif buckets is None:
-      raise ValueError("bucket_sub with ar_buckets > 0 needs the buckets")
-    else:
-      field, bucket_ids = buckets
-      hyper.update(ar_bucket_field=field, num_buckets=len(bucket_ids))
-      ar_rows = variants.bucket_ar_rows(
-        table_mask, field, bucket_ids, ar_buckets
-      )
-      ids = np.concatenate([np.asarray(b) for b in bucket_ids[:ar_buckets]])
-      static_key = (name, ar_buckets, field, ids.tobytes())
-    tx = inject(
-      variants.bucket_substitution, static_args=("table_mask", "ar_rows")
-    )(
-      learning_rate=lr,
-      alpha=alpha,
+  entry = get_registration(name)
+  lr = entry.learning_rate if learning_rate is None else learning_rate
+  spec = entry.factory(
+    OptimizerOptions(
       table_mask=table_mask,
-      ar_rows=ar_rows,
-      weight_decay=alpha / lr,
+      learning_rate=lr,
+      alpha=alpha,
+      lazy=lazy,
+      ar_tables_only=ar_tables_only,
+      weight_decay=weight_decay,
+      sam_rho=sam_rho,
+      adagrad_initial_accumulator=adagrad_initial_accumulator,
+      ar_buckets=ar_buckets,
+      buckets=buckets,
     )
-  else:
-    raise ValueError(f"unknown optimizer {name!r}")
-  takes_candidate_rows = candidate_rows and name in CANDIDATE_ROW_OPTIMIZERS
-  return OptimizerSpec(
-    tx=tx,
-    needs_grad_fn=name == "sam",
+  )
+  takes_candidate_rows = candidate_rows and entry.candidate_rows
+  return dataclasses.replace(
+    spec,
     takes_candidate_rows=takes_candidate_rows,
-    reset_tables_each_epoch=name == "meda",
-    decays_on_read=name == "adam_ar_decay_on_read",
-    hyperparams=hyper,
-    static_key=static_key + (takes_candidate_rows,),
+    hyperparams={"learning_rate": lr, **spec.hyperparams},
+    static_key=(spec.static_key or (name,)) + (takes_candidate_rows,),
   )
 
 
-def decay_read_rows(
-  params: Any, opt_state: Any, read_rows: Any
-) -> tuple[Any, Any]:
-  """:func:`~examples.ctr.research.read_decay.decay_read_rows` on the state.
+_inject = optax.inject_hyperparams
 
-  ``opt_state`` is the ``optax.inject_hyperparams`` state of
-  ``create_optimizer("adam_ar_decay_on_read", ...)``: alpha is read from its
-  hyperparams and its inner state is updated and put back.
 
-  Example:
-    >>> import jax.numpy as jnp
-    >>> spec = create_optimizer("adam_ar_decay_on_read", {"t": True}, alpha=0.5)
-    >>> p = {"t": jnp.ones((2, 1))}
-    >>> s = spec.tx.init(p)
-    >>> _, s = spec.tx.update({"t": jnp.zeros((2, 1))}, s, p)
-    >>> _, s = spec.tx.update({"t": jnp.zeros((2, 1))}, s, p)
-    >>> p, s = decay_read_rows(p, s, {"t": jnp.array([1])})  # k 3, idle 2
-    >>> p["t"].ravel().tolist()
-    [1.0, 0.0]
-  """
-  params, inner = read_decay.decay_read_rows(
-    params, opt_state.inner_state, read_rows, opt_state.hyperparams["alpha"]
+@register_optimizer("adam")
+def _adam(o: OptimizerOptions) -> OptimizerSpec:
+  tx = _inject(optax.adam)(learning_rate=o.learning_rate)
+  return OptimizerSpec(tx, static_key=("adam",))
+
+
+@register_optimizer("meda")
+def _meda(o: OptimizerOptions) -> OptimizerSpec:
+  return dataclasses.replace(_adam(o), reset_tables_each_epoch=True)
+
+
+@register_optimizer("adagrad", learning_rate=ADAGRAD_LEARNING_RATE)
+def _adagrad(o: OptimizerOptions) -> OptimizerSpec:
+  acc = o.adagrad_initial_accumulator
+  tx = _inject(optax.adagrad)(
+    learning_rate=o.learning_rate, initial_accumulator_value=acc
   )
-  return params, opt_state._replace(inner_state=inner)
+  return OptimizerSpec(tx, hyperparams={"initial_accumulator_value": acc})
+
+
+@register_optimizer("adamw", searches_alpha=True)
+def _adamw(o: OptimizerOptions) -> OptimizerSpec:
+  wd = o.alpha / o.learning_rate if o.weight_decay is None else o.weight_decay
+  tx = _inject(optax.adamw, static_args=("mask",))(
+    learning_rate=o.learning_rate, weight_decay=wd, mask=o.table_mask
+  )
+  return OptimizerSpec(tx, hyperparams={"weight_decay": wd})
+
+
+@register_optimizer("sam")
+def _sam(o: OptimizerOptions) -> OptimizerSpec:
+  tx = optax.contrib.sam(
+    optax.adam(o.learning_rate),
+    optax.chain(optax.contrib.normalize(), optax.sgd(o.sam_rho)),
+    sync_period=2,
+    opaque_mode=True,
+  )
+  return OptimizerSpec(
+    tx,
+    needs_grad_fn=True,
+    hyperparams={"sam_rho": o.sam_rho},
+    static_key=("sam", o.learning_rate, o.sam_rho),
+  )
+
+
+def _adam_ar(o: OptimizerOptions, lazy: bool) -> OptimizerSpec:
+  tx = _inject(optax_ar.adam_ar, static_args=("lazy", "mask"))(
+    learning_rate=o.learning_rate, alpha=o.alpha, lazy=lazy, mask=o.ar_mask
+  )
+  return OptimizerSpec(
+    tx,
+    hyperparams={"alpha": o.alpha, "lazy": lazy},
+    static_key=("adam_ar", lazy, o.ar_tables_only),
+  )
+
+
+@register_optimizer("adam_ar", searches_alpha=True, candidate_rows=True)
+def _adam_ar_dense(o: OptimizerOptions) -> OptimizerSpec:
+  return _adam_ar(o, o.lazy)
+
+
+@register_optimizer("adam_ar_lazy", searches_alpha=True, candidate_rows=True)
+def _adam_ar_lazy(o: OptimizerOptions) -> OptimizerSpec:
+  return _adam_ar(o, True)
+
+
+@register_optimizer(
+  "adagrad_ar",
+  learning_rate=ADAGRAD_LEARNING_RATE,
+  searches_alpha=True,
+  candidate_rows=True,
+)
+def _adagrad_ar(o: OptimizerOptions) -> OptimizerSpec:
+  acc = o.adagrad_initial_accumulator
+  tx = _inject(optax_ar.adagrad_ar, static_args=("mask",))(
+    learning_rate=o.learning_rate,
+    alpha=o.alpha,
+    initial_accumulator_value=acc,
+    mask=o.ar_mask,
+  )
+  return OptimizerSpec(
+    tx,
+    hyperparams={"alpha": o.alpha, "initial_accumulator_value": acc},
+    static_key=("adagrad_ar", o.ar_tables_only),
+  )

@@ -48,7 +48,6 @@ from examples.ctr import optimizers
 from examples.ctr import progress
 from examples.ctr import results as results_lib
 from examples.ctr import sharding
-from examples.ctr.config import ALPHA_OPTIMIZERS
 from examples.ctr.config import Config
 from examples.ctr.data import registry
 from examples.ctr.data import schema
@@ -255,8 +254,8 @@ def _make_train_step(graphdef, spec, mesh=None, shardings=None):
 
   def train_step(state: TrainState, batch: Batch):
     params, opt_state = state.params, state.opt_state
-    if spec.decays_on_read:
-      params, opt_state = optimizers.decay_read_rows(
+    if spec.decay_on_read is not None:
+      params, opt_state = spec.decay_on_read(
         params, opt_state, models.table_candidate_rows(params, batch.features)
       )
     (loss, rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -468,7 +467,7 @@ def train_and_evaluate(
   """
   name = optimizer or config.optimizer
   seed = config.seed if seed is None else seed
-  has_alpha = name in ALPHA_OPTIMIZERS
+  has_alpha = optimizers.searches_alpha(name)
   alpha = (config.alpha if alpha is None else alpha) if has_alpha else None
   steps_per_epoch = len(dataset.train) // config.batch_size
   step_alpha = alpha

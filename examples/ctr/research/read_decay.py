@@ -17,9 +17,10 @@ the forward pass, to the moment the row is read: a row idle for ``1 / alpha``
 steps enters the forward pass as zero, as every row does after MEDA's reset.
 Rows read every step, and the dense weights, are plain Adam as before.
 
-It lives in the examples (issue 5), not in ``optax_ar``: the decay needs the
-batch's IDs before the gradient exists, so it cannot be one
-``GradientTransformation``.
+It lives in the examples, not in ``optax_ar``: the decay needs the batch's
+IDs before the gradient exists, so it cannot be one
+``GradientTransformation``. Importing this module registers it with
+:mod:`examples.ctr.optimizers` as ``adam_ar_decay_on_read``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from examples.ctr import optimizers
 from examples.ctr.research import variants
 
 
@@ -188,4 +190,44 @@ def decay_read_rows(
     new_last.append(last.at[rows].set(step))
   return treedef.unflatten(new_params), state._replace(
     last_read=treedef.unflatten(new_last)
+  )
+
+
+def decay_read_rows_in_state(
+  params: Any, opt_state: Any, read_rows: Any
+) -> tuple[Any, Any]:
+  """:func:`decay_read_rows` on the runner's ``inject_hyperparams`` state.
+
+  ``opt_state`` is the state of ``create_optimizer("adam_ar_decay_on_read",
+  ...)``: alpha is read from its hyperparams and its inner state is updated
+  and put back. This is the spec's ``decay_on_read``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> spec = optimizers.create_optimizer(
+    ...     "adam_ar_decay_on_read", {"t": True}, alpha=0.5)
+    >>> p = {"t": jnp.ones((2, 1))}
+    >>> s = spec.tx.init(p)
+    >>> _, s = spec.tx.update({"t": jnp.zeros((2, 1))}, s, p)
+    >>> _, s = spec.tx.update({"t": jnp.zeros((2, 1))}, s, p)
+    >>> p, s = decay_read_rows_in_state(p, s, {"t": jnp.array([1])})
+    >>> p["t"].ravel().tolist()  # k 3, idle 2: lam = min(1, 0.5 * 2)
+    [1.0, 0.0]
+  """
+  params, inner = decay_read_rows(
+    params, opt_state.inner_state, read_rows, opt_state.hyperparams["alpha"]
+  )
+  return params, opt_state._replace(inner_state=inner)
+
+
+@optimizers.register_optimizer("adam_ar_decay_on_read", searches_alpha=True)
+def _decay_on_read(o: optimizers.OptimizerOptions) -> optimizers.OptimizerSpec:
+  tx = optax.inject_hyperparams(adam_ar_decay_on_read, static_args=("mask",))(
+    learning_rate=o.learning_rate, alpha=o.alpha, mask=o.ar_mask
+  )
+  return optimizers.OptimizerSpec(
+    tx,
+    decay_on_read=decay_read_rows_in_state,
+    hyperparams={"alpha": o.alpha},
+    static_key=("adam_ar_decay_on_read", o.ar_tables_only),
   )

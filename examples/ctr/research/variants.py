@@ -14,8 +14,10 @@ interval rule of SPEC.md section 2 on the raw gradient, and one change:
 * :func:`bucket_substitution`: AR decay on chosen rows (the rarest frequency
   buckets of one field), AdamW's uniform decay on every other table row.
 
-They live here, not in ``optax_ar``, because they are experiments of the
-examples (issue 5), not the library's rule.
+They live here, not in ``optax_ar``, because they are experiments, not the
+library's rule. Importing this module registers them with
+:mod:`examples.ctr.optimizers` as ``adam_ar_decay_moments``,
+``adam_ar_first_touch`` and ``bucket_sub``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 import optax
 
 from examples.ctr import metrics
+from examples.ctr import optimizers
 from optax_ar import touched_rows
 
 
@@ -481,3 +484,56 @@ def bucket_ar_rows(
   if not found:
     raise ValueError(f"no per-ID table for field {field!r}")
   return rows
+
+
+@optimizers.register_optimizer("adam_ar_decay_moments", searches_alpha=True)
+def _decay_moments(o: optimizers.OptimizerOptions) -> optimizers.OptimizerSpec:
+  tx = optax.inject_hyperparams(adam_ar_decay_moments, static_args=("mask",))(
+    learning_rate=o.learning_rate, alpha=o.alpha, mask=o.ar_mask
+  )
+  return optimizers.OptimizerSpec(
+    tx,
+    hyperparams={"alpha": o.alpha},
+    static_key=("adam_ar_decay_moments", o.ar_tables_only),
+  )
+
+
+@optimizers.register_optimizer("adam_ar_first_touch", searches_alpha=True)
+def _first_touch(o: optimizers.OptimizerOptions) -> optimizers.OptimizerSpec:
+  tx = optax.inject_hyperparams(adam_ar_first_touch, static_args=("mask",))(
+    learning_rate=o.learning_rate, alpha=o.alpha, mask=o.ar_mask
+  )
+  return optimizers.OptimizerSpec(
+    tx,
+    hyperparams={"alpha": o.alpha},
+    static_key=("adam_ar_first_touch", o.ar_tables_only),
+  )
+
+
+@optimizers.register_optimizer("bucket_sub", searches_alpha=True)
+def _bucket_sub(o: optimizers.OptimizerOptions) -> optimizers.OptimizerSpec:
+  """AR on the rarest ``ar_buckets`` buckets, AdamW on the other rows."""
+  lr, alpha = o.learning_rate, o.alpha
+  hyper = {"alpha": alpha, "weight_decay": alpha / lr}
+  hyper["ar_buckets"] = o.ar_buckets
+  if o.ar_buckets == 0:
+    ar_rows = jax.tree.map(lambda _: False, o.table_mask)
+    static_key: tuple[Any, ...] = ("bucket_sub", 0)
+  elif o.buckets is None:
+    raise ValueError("bucket_sub with ar_buckets > 0 needs the buckets")
+  else:
+    field, bucket_ids = o.buckets
+    hyper.update(ar_bucket_field=field, num_buckets=len(bucket_ids))
+    ar_rows = bucket_ar_rows(o.table_mask, field, bucket_ids, o.ar_buckets)
+    ids = np.concatenate([np.asarray(b) for b in bucket_ids[: o.ar_buckets]])
+    static_key = ("bucket_sub", o.ar_buckets, field, ids.tobytes())
+  tx = optax.inject_hyperparams(
+    bucket_substitution, static_args=("table_mask", "ar_rows")
+  )(
+    learning_rate=lr,
+    alpha=alpha,
+    table_mask=o.table_mask,
+    ar_rows=ar_rows,
+    weight_decay=alpha / lr,
+  )
+  return optimizers.OptimizerSpec(tx, hyperparams=hyper, static_key=static_key)

@@ -109,7 +109,9 @@ def test_keeps_dtype_and_injected_alpha():
   assert float(state.hyperparams["alpha"]) == 0.25
   for _ in range(2):
     _, state = spec.tx.update(jax.tree.map(jnp.zeros_like, params), state)
-  out, state = optimizers.decay_read_rows(params, state, {"t": jnp.array([1])})
+  out, state = read_decay.decay_read_rows_in_state(
+    params, state, {"t": jnp.array([1])}
+  )
   assert out["t"].dtype == jnp.bfloat16
   # k = 3, never read: lam = min(1, 0.25 * 2) = 0.5.
   assert out["t"][:, 0].tolist() == [1.0, 0.5, 1.0]
@@ -144,7 +146,7 @@ def test_runner_takes_the_loss_at_the_decayed_tables(
     return float(jnp.sum(losses * batch.weights) / batch.weights.sum())
 
   params = jax.tree.map(jnp.copy, state.params)
-  decayed, _ = optimizers.decay_read_rows(
+  decayed, _ = read_decay.decay_read_rows_in_state(
     params,
     state.opt_state,
     models.table_candidate_rows(params, batch.features),
