@@ -27,7 +27,12 @@ def _stream(seed=0, steps=STEPS):
   for _ in range(steps):
     size = rng.integers(4, BATCH + 1)  # a varying number of ids per step
     ids = rng.choice(NUM_ROWS, size=size, p=weights)
-    grads = rng.normal(size=(size, DIM)).astype(np.float32)
+    # Multiples of 1/8: the dense path (np.add.at) and the sparse one
+    # (autodiff's scatter-add) sum duplicate ids in different orders, and
+    # these sums are exact in float32 in any order; rounded, a nearly
+    # cancelling sum differs between orders and Adam's normalisation makes
+    # that a machine-dependent difference in the update.
+    grads = (np.round(rng.normal(size=(size, DIM)) * 8) / 8).astype(np.float32)
     grads[ids == 0] = 0.0
     yield ids, grads
 
@@ -93,9 +98,16 @@ def test_sparse_adam_ar_equals_dense_lazy_adam_ar(hyper):
     optax_ar.adam_ar(lr, alpha, lazy=True),
     optax_ar.sparse_adam_ar(lr, alpha),
   )
+  # Same gradients (exact sums), the same rule in two orders of operations:
+  # each step's update may differ by an ulp or two, and nothing feeds back
+  # (the gradients do not depend on the table): STEPS * eps32 = 1.2e-5.
   np.testing.assert_allclose(sparse, dense, rtol=1e-5, atol=1e-6)
   adam_state = dense_state.inner_state[0]
-  np.testing.assert_allclose(sparse_state.mu, adam_state.mu, rtol=1e-5)
+  # Moments: an ulp per step, damped by b1, b2; mu may cancel to ~0 (mixed
+  # signs), where the error is absolute: a few eps32 of max|g| (< 8).
+  np.testing.assert_allclose(
+    sparse_state.mu, adam_state.mu, rtol=1e-5, atol=1e-6
+  )
   np.testing.assert_allclose(sparse_state.nu, adam_state.nu, rtol=1e-5)
   np.testing.assert_array_equal(sparse_state.last_step, dense_state.last_step)
   assert int(sparse_state.count) == int(dense_state.count) == STEPS
@@ -109,8 +121,10 @@ def test_sparse_adagrad_ar_equals_dense_adagrad_ar():
   (dense, dense_state), (sparse, sparse_state) = _run_both(
     optax_ar.adagrad_ar(0.05, 0.02), optax_ar.sparse_adagrad_ar(0.05, 0.02)
   )
+  # As for Adam: an ulp or two per step, over STEPS steps.
   np.testing.assert_allclose(sparse, dense, rtol=1e-5, atol=1e-6)
   rss = dense_state.inner_state[0].sum_of_squares
+  # Sums of squares of multiples of 1/8 from 0.1: one rounding per add.
   np.testing.assert_allclose(sparse_state.sum_of_squares, rss, rtol=1e-5)
   np.testing.assert_array_equal(sparse_state.last_step, dense_state.last_step)
 
@@ -127,8 +141,14 @@ def test_catch_up_moments_equal_dense_adam_moments_on_touched_rows():
   rows = np.flatnonzero(last.ravel() > 0)
   assert len(np.unique(last[rows])) > 5
   skipped = (60 - last[rows]).astype(np.float64)
+  # b**I in float32 (a pow) against the dense path's I multiplications by b,
+  # each rounded: up to I ulps, I < 60: 60 * eps32 = 7e-6. mu may cancel to
+  # ~0, where the error is absolute: 60 ulps of its terms (< 0.1 each).
   np.testing.assert_allclose(
-    sparse_state.mu[rows] * 0.9**skipped, adam_state.mu[rows], rtol=1e-4
+    sparse_state.mu[rows] * 0.9**skipped,
+    adam_state.mu[rows],
+    rtol=1e-4,
+    atol=1e-6,
   )
   np.testing.assert_allclose(
     sparse_state.nu[rows] * 0.999**skipped, adam_state.nu[rows], rtol=1e-4
@@ -143,6 +163,7 @@ def test_padding_and_out_of_range_slots_leave_every_other_row_untouched():
   grads = jnp.ones((5, 2)).at[4].set(0.0)  # row 4: zero gradient
   new_table, state = jax.jit(opt.update)(table, state, ids, grads)
   changed = np.any(np.asarray(new_table) != np.asarray(table), axis=1)
+  # Exact: slots that are not touched are dropped by the scatter.
   np.testing.assert_array_equal(changed, [0, 0, 1, 0, 0, 0])
   np.testing.assert_array_equal(state.last_step.ravel(), [0, 0, 1, 0, 0, 0])
   np.testing.assert_array_equal(np.asarray(state.mu)[[0, 1, 3, 4, 5]], 0.0)
@@ -159,7 +180,10 @@ def test_decay_of_a_row_first_touched_at_step_k():
   for _ in range(3):
     table, state = update(table, state, ids, grads)
   table, state = update(table, state, jnp.array([0, 1]), grads)
-  np.testing.assert_allclose(table[:, 0], [2.0, 2.0 * (1 - 0.3), 2.0])
+  # float32(0.1) * 3, then 2 - lam * 2: three roundings, 4 * eps32 = 5e-7.
+  np.testing.assert_allclose(
+    table[:, 0], [2.0, 2.0 * (1 - 0.3), 2.0], rtol=4 * np.finfo(np.float32).eps
+  )
 
 
 def test_tree_of_tables_equals_each_table_alone():
@@ -185,6 +209,7 @@ def test_tree_of_tables_equals_each_table_alone():
       alone, alone_state = opt.update(
         alone, alone_state, ids[name], grads[name]
       )
+    # Eager, op by op: the same primitives on the same values, bitwise.
     np.testing.assert_array_equal(tables_out[name], alone)
     np.testing.assert_array_equal(state.nu[name], alone_state.nu)
 
@@ -282,7 +307,8 @@ def test_sparse_adam_ar_on_rows_touched_every_step_is_optax_adam():
     updates, tx_state = tx.update(grads, tx_state)
     want = optax.apply_updates(want, updates)
     table, opt_state = opt.update(table, opt_state, ids, grads)
-  # float32 rounding of two orders of the same operations over 20 steps.
+  # float32 rounding of two orders of the same operations over 20 steps
+  # (the gradients are given, not summed: nothing amplifies an ulp).
   np.testing.assert_allclose(table, want, rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(opt_state.mu, tx_state[0].mu, rtol=1e-6)
 
