@@ -75,10 +75,15 @@ def test_matches_numpy_reference_on_sparse_stream(kind, lazy, lr, alpha):
   for i in range(NUM_STEPS):
     for k, ref in refs.items():
       expected = ref.step(streams[k][i], lr=lr, alpha=alpha)
+      # float32 against float64: two roundings of theta per step (update,
+      # sum) over NUM_STEPS steps, 2 * 80 * eps32 = 1.9e-5; the gradients
+      # are given, not summed, so Adam has no cancelled sum to amplify.
+      # atol: rows wiped by a clipped decay restart from exactly 0.
       np.testing.assert_allclose(
         history[i][k], expected, rtol=2e-5, atol=2e-6, err_msg=f"{k}@{i}"
       )
   for k, ref in refs.items():
+    # Integers, decided by exact tests (is a gradient row nonzero).
     np.testing.assert_array_equal(
       np.ravel(state.last_step[k]), np.ravel(ref.last)
     )
@@ -112,6 +117,8 @@ def test_alpha_zero_is_exactly_the_plain_optimizer(ours, theirs):
   grads = ar_reference.sparse_gradient_stream(rng, (20, 4), 30, probs)
   ours_history, _ = _run_jitted(ours, params, grads)
   theirs_history, _ = _run_jitted(theirs, params, grads)
+  # Bitwise by contract: alpha = 0 adds an exact 0 * theta to optax's update
+  # (x + 0 == x, also under fast math), so both programs round alike.
   np.testing.assert_array_equal(ours_history[-1], theirs_history[-1])
 
 
@@ -126,6 +133,7 @@ def test_lazy_freezes_untouched_rows_and_moments():
   updates, state = tx.update(
     grads * jnp.array([[1.0], [0.0], [0.0]]), state, params
   )
+  # Exact: idle rows are selected (jnp.where), not computed.
   np.testing.assert_array_equal(updates[1:], 0.0)
   np.testing.assert_array_equal(state.inner_state[0].mu[1:], mu_before[1:])
   np.testing.assert_array_equal(state.inner_state[0].nu[2], 0.0)
@@ -165,6 +173,7 @@ def test_inject_hyperparams_changes_without_recompiling(make):
   )
   params, state = step(params, state, grads_b)
   # Row 1 was skipped for 2 steps: lam = 0.25 * 2, and no gradient step.
+  # One multiply-add by lam = 0.5 (exact) and lr = 0: a rounding, 1e-6.
   np.testing.assert_allclose(params[1], 0.5 * row1_before, rtol=1e-6)
   assert len(traces) == 1
 
