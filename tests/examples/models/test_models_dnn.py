@@ -40,6 +40,8 @@ def test_forward_matches_numpy():
   for layer in model.mlp.hidden:
     h = np.maximum(h @ np.asarray(layer.kernel[...]) + layer.bias[...], 0)
   y = h @ np.asarray(model.mlp.out.kernel[...]) + model.mlp.out.bias[...]
+  # float32 against NumPy's float32 matmuls in another order: dots of up to
+  # 64 terms, K * eps32 = 8e-6 of the terms' magnitudes (O(1) here).
   np.testing.assert_allclose(model(features), y[:, 0], rtol=1e-5, atol=1e-6)
 
 
@@ -58,6 +60,7 @@ def test_batch_norm_and_dropout_modes():
   a, b = model(features), model(features)  # train: new dropout masks
   assert not np.allclose(a, b)
   model.eval()  # running statistics, no dropout
+  # One program on one input twice: XLA:CPU is deterministic, bitwise.
   np.testing.assert_array_equal(model(features), model(features))
   stats = nnx.state(model, nnx.BatchStat)
   assert any(np.any(np.asarray(x) != 0) for x in jax.tree.leaves(stats))

@@ -55,6 +55,7 @@ def test_lookup_shapes_and_values():
   assert rows["user"].shape == (4, 1, 4)
   assert rows["genres"].shape == (4, 3, 4)
   table = np.asarray(emb.tables["genres"][...])
+  # Exact: a gather copies values.
   np.testing.assert_array_equal(rows["genres"], table[FEATURES["genres"]])
 
 
@@ -63,9 +64,12 @@ def test_pooling_values_against_numpy():
   ids = FEATURES["genres"]
   mask = np.asarray(ids != 0, np.float32)[..., None]
   total = (np.asarray(rows) * mask).sum(1)
+  # Small integers: the sums are exact; the mean is one correctly rounded
+  # division (eps32 / 2 < the default rtol 1e-7).
   np.testing.assert_allclose(pooled(rows, ids, "sum"), total)
   counts = np.array([2.0, 1.0, 1.0, 3.0])[:, None]  # the all-PAD bag: 0 / 1
   np.testing.assert_allclose(pooled(rows, ids, "mean"), total / counts)
+  # Exact: the all-PAD bag sums exact zeros (0 / 1).
   np.testing.assert_array_equal(pooled(rows, ids, "mean")[2], [0.0, 0.0])
 
 
@@ -74,7 +78,9 @@ def test_output_stacks_fields():
   out = emb(FEATURES)
   assert out.shape == (4, 2, 4)
   np.testing.assert_array_equal(
-    out[:, 0], np.asarray(emb.tables["user"][...])[FEATURES["user"]]
+    # Exact: a single-id field is a gather.
+    out[:, 0],
+    np.asarray(emb.tables["user"][...])[FEATURES["user"]],
   )
 
 
@@ -98,7 +104,9 @@ def test_row_gradients_count_occurrences_and_skip_padding(pooling):
   # PAD (row 0) has a nonzero value but gets exactly zero gradient.
   assert np.any(np.asarray(emb.tables["genres"][...])[0] != 0)
   np.testing.assert_allclose(
-    grads["genres"], np.repeat(expected[:, None], 4, 1)
+    # Sums of at most 3 weights 1 or 1/n: within an ulp (default rtol 1e-7).
+    grads["genres"],
+    np.repeat(expected[:, None], 4, 1),
   )
   assert np.all(np.asarray(grads["genres"])[0] == 0)
   np.testing.assert_allclose(grads["user"][:, 0], [0, 0, 2, 1, 0, 0, 1])

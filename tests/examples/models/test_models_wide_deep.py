@@ -42,4 +42,5 @@ def test_logit_is_wide_sum_plus_deep():
     wide += (w[ids] * mask).sum(1) / np.maximum(mask.sum(1), 1)
   x = model.embedding(features).reshape(16, -1)
   deep = np.asarray(model.mlp(x))[:, 0]
+  # The same sums in float32 and float64, in other orders: a few eps32 of O(1).
   np.testing.assert_allclose(model(features), wide + deep, rtol=1e-5, atol=1e-5)

@@ -43,14 +43,22 @@ def test_optimized_fm_is_x_xt_y():
   y = np.asarray(fmb.projection[...])
   expected = np.einsum("bnd,bmd->bnm", X, X) @ y  # (X X^T) Y
   np.testing.assert_allclose(
-    fmb.fm(jnp.asarray(X)), expected, rtol=1e-4, atol=1e-5
+    # (X X^T) Y in float32 and float64, in other association orders: d*n terms.
+    fmb.fm(jnp.asarray(X)),
+    expected,
+    rtol=1e-4,
+    atol=1e-5,
   )
   out = fmb(jnp.asarray(X))
   assert out.shape == (3, 3, 4)
   z = expected.reshape(3, -1)
   z = (z - z.mean(1, keepdims=True)) / np.sqrt(z.var(1, keepdims=True) + 1e-6)
   np.testing.assert_allclose(
-    out.reshape(3, -1), fmb.mlp(jnp.asarray(z)), rtol=1e-4, atol=1e-4
+    # Layer norm of near-equal values divides rounding by a small deviation.
+    out.reshape(3, -1),
+    fmb.mlp(jnp.asarray(z)),
+    rtol=1e-4,
+    atol=1e-4,
   )
 
 
@@ -58,7 +66,11 @@ def test_lcb_is_a_linear_recombination_of_embeddings():
   lcb = LinearCompressionBlock(5, 2, rngs=nnx.Rngs(0))
   w = np.asarray(lcb.weight[...])  # (n_in, n_out)
   np.testing.assert_allclose(
-    lcb(jnp.asarray(X)), np.einsum("nm,bnd->bmd", w, X), rtol=1e-5, atol=1e-6
+    # A 5-term sum in float32 against float64: a few eps32.
+    lcb(jnp.asarray(X)),
+    np.einsum("nm,bnd->bmd", w, X),
+    rtol=1e-5,
+    atol=1e-6,
   )
 
 
@@ -67,4 +79,5 @@ def test_layer_is_layer_norm_of_blocks_plus_residual():
   x = jnp.asarray(X)
   y = np.concatenate([layer.fmb(x), layer.lcb(x)], axis=1) + X
   y = (y - y.mean(-1, keepdims=True)) / np.sqrt(y.var(-1, keepdims=True) + 1e-6)
+  # As above, through a layer norm (rounding / std): 1e-4.
   np.testing.assert_allclose(layer(x), y, rtol=1e-4, atol=1e-4)
