@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-min lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,27 @@ demo: $(STAMP)
 ## Lint, then every test and doctest (long experiments are marked slow: make test PYTEST_ARGS="-m slow").
 test: $(STAMP) lint
 	$(PY) -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
+
+## The core tests (tests/test_*.py and optax_ar's doctests) in a separate venv
+## holding exactly the minimum jax and optax that pyproject.toml states.
+MIN_VENV ?= .venv-min
+MIN_PY := $(MIN_VENV)/bin/python
+JAX_MIN := $(shell sed -n 's/^ *"jax>=\([0-9.]*\)",*$$/\1/p' pyproject.toml)
+OPTAX_MIN := $(shell sed -n 's/^ *"optax>=\([0-9.]*\)",*$$/\1/p' pyproject.toml)
+# Test-only: the orbax-checkpoint release of the same time as the minimum jax.
+ORBAX_FOR_MIN ?= 0.11.15
+MIN_STAMP := $(MIN_VENV)/.installed-jax$(JAX_MIN)-optax$(OPTAX_MIN)
+
+$(MIN_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_PY) -m pip install --quiet --upgrade pip
+	$(MIN_PY) -m pip install --quiet "jax==$(JAX_MIN)" "jaxlib==$(JAX_MIN)" \
+	  "optax==$(OPTAX_MIN)" "orbax-checkpoint==$(ORBAX_FOR_MIN)" pytest
+	rm -f $(MIN_VENV)/.installed-* && touch $@
+
+test-min: $(MIN_STAMP)
+	$(MIN_PY) -c "import jax, optax; print('jax', jax.__version__, 'optax', optax.__version__)"
+	$(MIN_PY) -m pytest -q tests/test_*.py optax_ar $(PYTEST_ARGS)
 
 ## Optimizer step vs table size (dense optax vs AdamAR vs the sparse path), a few minutes.
 bench: $(STAMP)
