@@ -174,11 +174,17 @@ def synthetic(ctx: Context) -> str:
 def alpha_rows(ctx: Context, default: float = 1.0) -> list[dict[str, Any]]:
   """AdamAR's E4 test AUC at ``default`` per epoch vs the chosen alpha.
 
-  One entry per main-grid experiment whose AdamAR grid (stated per epoch)
-  holds ``default`` and two other values; seed 0, whose runs cover the grid.
+  One entry per main-grid or synthetic experiment whose AdamAR grid (stated
+  per epoch) holds ``default`` and two other values; seed 0, whose runs
+  cover the grid.
   """
+  synthetic = [
+    (f"synthetic, min_count {m}", "dnn", 512, ctx.summary[key]["rows"])
+    for m in SYNTHETIC
+    if (key := f'synthetic|{{"min_count": {m}}}|dnn|512|') in ctx.summary
+  ]
   out = []
-  for name, model, batch, rows in _main_grid(ctx):
+  for name, model, batch, rows in _main_grid(ctx) + synthetic:
     row = rows.get("adam_ar")
     if row is None or row["alpha_unit"] != "epoch" or len(row["grid"]) < 3:
       continue
