@@ -34,6 +34,7 @@ import optax
 
 from examples.ctr import optimizers
 from examples.ctr.research import variants
+from optax_ar._src import _row_state
 
 
 class ReadDecayState(NamedTuple):
@@ -165,13 +166,7 @@ def decay_read_rows(
     [1.0, 0.25]
   """
   treedef = jax.tree.structure(params)
-  expanded = jax.tree.map(
-    lambda ids, sub: jax.tree.map(lambda _: None, sub) if ids is None else ids,
-    read_rows,
-    params,
-    is_leaf=lambda x: x is None,
-  )
-  flat_ids = treedef.flatten_up_to(expanded)
+  flat_ids = _row_state.flatten_prefix(read_rows, params)
   flat_params = treedef.flatten_up_to(params)
   flat_last = treedef.flatten_up_to(state.last_read)
   step = optax.safe_increment(state.count)
@@ -184,8 +179,7 @@ def decay_read_rows(
     # An ID read twice gathers the same row and last read twice and sets
     # the same values twice, so it is decayed once.
     rows = jnp.ravel(ids)
-    interval = (step - last[rows] - 1).astype(jnp.float32)
-    lam = jnp.minimum(1.0, alpha * interval)
+    lam = _row_state.decay(alpha, _row_state.interval(step, last[rows]))
     new_params.append(p.at[rows].set((p[rows] * (1.0 - lam)).astype(p.dtype)))
     new_last.append(last.at[rows].set(step))
   return treedef.unflatten(new_params), state._replace(

@@ -34,6 +34,7 @@ import optax
 from examples.ctr import metrics
 from examples.ctr import optimizers
 from optax_ar import touched_rows
+from optax_ar._src import _row_state
 
 
 class ARVariantState(NamedTuple):
@@ -54,8 +55,7 @@ class ARVariantState(NamedTuple):
 
 def _row_zeros(param: jax.Array) -> jax.Array:
   """int32 zeros of the per-row state shape ``(rows, 1, ..., 1)``."""
-  shape = tuple(jnp.shape(param))
-  return jnp.zeros(shape[:1] + (1,) * max(len(shape) - 1, 0), jnp.int32)
+  return _row_state.zeros_row_state(param)
 
 
 def flat_mask(mask: Any, params: Any) -> list[bool]:
@@ -94,8 +94,7 @@ def _interval_lam(
 ) -> tuple[jax.Array, jax.Array]:
   """``(touched, lam)`` of SPEC.md section 2 for one leaf."""
   touched = touched_rows(grad)
-  interval = (step - last - 1).astype(jnp.float32)
-  lam = jnp.where(touched, jnp.minimum(1.0, alpha * interval), 0.0)
+  lam, _ = _row_state.touched_decay(alpha, step, last, touched)
   return touched, lam
 
 

@@ -1,8 +1,8 @@
 """Tests of research.variants against an independent NumPy reference.
 
-The reference below is written from the variants' docstrings (SPEC.md
-section 2 plus each variant's change), in float64 with explicit loops over
-steps; it shares no code with the optax transformations.
+The reference below is written from the variants' docstrings (AdamAR's
+interval rule plus each variant's change), in float64 with explicit loops
+over steps; it shares no code with the optax transformations.
 """
 
 import jax
