@@ -151,3 +151,29 @@ def test_mismatched_tree_is_rejected_with_its_name():
   state = tx.init(params)
   with pytest.raises(ValueError, match="candidate_rows does not match"):
     tx.update(params, state, params, candidate_rows={"table": jnp.array([0])})
+
+
+@pytest.mark.parametrize("candidates", [None, jnp.array([2, 1, 0, 1])])
+def test_nan_rows_are_touched_and_negative_zero_rows_are_not(candidates):
+  tx = optax_ar.adaptive_interval_decay(0.5, optax.sgd(0.0))
+  params = jnp.ones((3, 2))
+  state = tx.init(params)
+  grads = jnp.array([[jnp.nan, 0.0], [-0.0, -0.0], [0.0, 1.0]])
+  extra = {} if candidates is None else {"candidate_rows": candidates}
+  _, state = tx.update(grads, state, params, **extra)
+  np.testing.assert_array_equal(state.last_step.ravel(), [1, 0, 1])
+
+
+def test_duplicate_candidates_in_any_order_give_one_update():
+  tx = optax_ar.adaptive_interval_decay(0.25, optax.sgd(0.0))
+  params = jnp.full((4, 2), 2.0)
+  state = tx.init(params)
+  grads = jnp.zeros((4, 2)).at[1].set(1.0).at[3].set(1.0)
+  for _ in range(3):  # rows 1 and 3 touched at k = 1, idle at k = 2, 3
+    _, state = tx.update(grads * 0, state, params)
+    state = state._replace(last_step=state.last_step.at[1].set(1).at[3].set(1))
+  ids = jnp.array([3, 1, 3, 3, 1, 4, -2, 1])
+  updates, state = tx.update(grads, state, params, candidate_rows=ids)
+  # k = 4, I = 2, lam = 0.5: -0.5 * 2 on rows 1 and 3, once each.
+  np.testing.assert_array_equal(updates[:, 0], [0.0, -1.0, 0.0, -1.0])
+  np.testing.assert_array_equal(state.last_step.ravel(), [0, 4, 0, 4])

@@ -69,7 +69,7 @@ def touched_rows(grad: jax.Array) -> jax.Array:
     Array([ True, False], dtype=bool)
   """
   grad = jnp.asarray(grad)
-  return jnp.any(grad != 0, axis=tuple(range(1, grad.ndim)), keepdims=True)
+  return _row_state.nonzero_rows(grad, keepdims=True)
 
 
 def touched_rows_among(grad: jax.Array, candidates: jax.Array) -> jax.Array:
@@ -100,26 +100,9 @@ def touched_rows_among(grad: jax.Array, candidates: jax.Array) -> jax.Array:
     >>> touched_rows_among(g, jnp.array([0, 1, 0, -1])).ravel()
     Array([ True, False, False], dtype=bool)
   """
-  grad = jnp.asarray(grad)
-  candidates = jnp.asarray(candidates)
-  if grad.ndim == 0:
-    raise ValueError("candidate rows were given for a scalar leaf")
-  if not jnp.issubdtype(candidates.dtype, jnp.integer):
-    raise TypeError(
-      f"candidate rows must be integer ids, got dtype {candidates.dtype}"
-    )
+  grad, ids, valid, nonzero = _candidate_test(grad, candidates)
   rows = grad.shape[0]
-  ids = candidates.ravel()
-  valid = (ids >= 0) & (ids < rows)
-  picked = grad[jnp.where(valid, ids, 0)]
-  nonzero = valid & jnp.any(picked != 0, axis=tuple(range(1, picked.ndim)))
-  # Padding goes to the out-of-bounds slot `rows`, which `drop` discards;
-  # duplicates of an id carry the same value, so `set` is deterministic.
-  mask = (
-    jnp.zeros((rows,), jnp.bool_)
-    .at[jnp.where(valid, ids, rows)]
-    .set(nonzero, mode="drop")
-  )
+  mask = _scatter_mask(rows, ids, valid, nonzero)
   return mask.reshape((rows,) + (1,) * (grad.ndim - 1))
 
 
@@ -287,10 +270,13 @@ def adaptive_interval_decay(
     )
     flat_last = treedef.flatten_up_to(state.last_step)
     flat_candidates = _flat_candidates(candidate_rows, params, treedef)
-    flat_touched = [
-      _touched_test(m, g, c)
-      for m, g, c in zip(flat_mask, flat_grad, flat_candidates, strict=True)
+    plans = [
+      _row_plan(m, g, c, last, step, alpha_k, need_mask=lazy)
+      for m, g, c, last in zip(
+        flat_mask, flat_grad, flat_candidates, flat_last, strict=True
+      )
     ]
+    flat_touched = [plan.touched for plan in plans]
     touched_tree = treedef.unflatten(flat_touched)
 
     if lazy:
@@ -301,24 +287,23 @@ def adaptive_interval_decay(
     flat_inner = treedef.flatten_up_to(inner_updates)
 
     out_updates, out_last = [], []
-    for m, u, p, last, touched in zip(
-      flat_mask, flat_inner, flat_params, flat_last, flat_touched, strict=True
+    for m, u, p, last, plan in zip(
+      flat_mask, flat_inner, flat_params, flat_last, plans, strict=True
     ):
       if not m:
         out_updates.append(u)
         out_last.append(last)
         continue
       u = jnp.asarray(u)
-      lam, _ = _row_state.touched_decay(alpha_k, step, last, touched)
       if not decay_is_zero:
-        u = (u - lam * p).astype(u.dtype)
+        u = (u - plan.lam * p).astype(u.dtype)
       if lazy:
         # -0.0, the identity of +: an idle row's params stay bitwise as they
         # are (+0.0 would turn a -0.0 into +0.0), and XLA:CPU's loop can skip
         # the row's writes.
-        u = jnp.where(touched, u, jnp.full_like(u, -0.0))
+        u = jnp.where(plan.touched, u, jnp.full_like(u, -0.0))
       out_updates.append(u)
-      out_last.append(_row_state.new_last_step(step, last, touched))
+      out_last.append(plan.last_step)
 
     if lazy and not inner_is_lazy:
       inner_state = _keep_untouched_rows(
@@ -335,13 +320,83 @@ def adaptive_interval_decay(
   return _optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def _touched_test(decayed, grad, candidates):
-  """A leaf's touched rows; ``True`` for a leaf without the decay."""
+class _RowPlan(NamedTuple):
+  """A leaf's AR row work: touched rows, decay and new ``last_step``."""
+
+  touched: Any  # bool (rows, 1, ..., 1), or True (leaf without the decay)
+  lam: Any  # float32 per-row decay, 0 on rows left alone
+  last_step: Any
+
+
+def _row_plan(decayed, grad, candidates, last, step, alpha_k, need_mask):
+  """The touched test, the decay and the new ``last_step`` of one leaf.
+
+  Without candidates every row is tested and decayed (one pass over the
+  gradient, and per-row arithmetic over all rows). With candidates only their
+  rows are read and computed: their ``last_step`` and gradient rows are
+  gathered, ``lam`` is scattered into zeros (the only per-row array of the
+  table's length that is written, besides the bool mask when ``need_mask``)
+  and the step into ``last_step`` (in place when the state is donated).
+  Duplicate candidates carry the same values, so the scatters do not depend
+  on their order.
+  """
   if not decayed:
-    return True
+    return _RowPlan(True, None, last)
   if candidates is None:
-    return touched_rows(grad)
-  return touched_rows_among(grad, candidates)
+    touched = touched_rows(grad)
+    lam, _ = _row_state.touched_decay(alpha_k, step, last, touched)
+    return _RowPlan(touched, lam, _row_state.new_last_step(step, last, touched))
+  grad, ids, valid, nonzero = _candidate_test(grad, candidates)
+  rows = grad.shape[0]
+  row_shape = _row_state.row_shape(grad.shape)
+  safe = jnp.where(valid, ids, 0)
+  flat_last = last.reshape(rows)
+  last_rows = flat_last[safe]
+  lam_rows, _ = _row_state.touched_decay(alpha_k, step, last_rows, nonzero)
+  lam = (
+    jnp.zeros((rows,), jnp.float32)
+    .at[jnp.where(valid, ids, rows)]
+    .set(lam_rows, mode="drop")
+  )
+  # Built from the gathered rows (not a broadcast of `step`) so that XLA
+  # orders the gather before the in-place scatter instead of copying.
+  new_rows = _row_state.new_last_step(step, last_rows, nonzero)
+  new_last = flat_last.at[jnp.where(nonzero, ids, rows)].set(
+    new_rows, mode="drop"
+  )
+  touched = None
+  if need_mask:
+    touched = _scatter_mask(rows, ids, valid, nonzero).reshape(row_shape)
+  return _RowPlan(touched, lam.reshape(row_shape), new_last.reshape(last.shape))
+
+
+def _candidate_test(grad, candidates):
+  """``(grad, ids, valid, nonzero)``: the candidate slots and their test."""
+  grad = jnp.asarray(grad)
+  candidates = jnp.asarray(candidates)
+  if grad.ndim == 0:
+    raise ValueError("candidate rows were given for a scalar leaf")
+  if not jnp.issubdtype(candidates.dtype, jnp.integer):
+    raise TypeError(
+      f"candidate rows must be integer ids, got dtype {candidates.dtype}"
+    )
+  rows = grad.shape[0]
+  ids = candidates.ravel()
+  valid = (ids >= 0) & (ids < rows)
+  picked = grad[jnp.where(valid, ids, 0)]
+  nonzero = valid & _row_state.nonzero_rows(picked)
+  return grad, ids, valid, nonzero
+
+
+def _scatter_mask(rows, ids, valid, nonzero):
+  """``(rows,)`` bools, ``nonzero`` at ``ids``; padding ids are dropped."""
+  # Padding goes to the out-of-bounds slot `rows`, which `drop` discards;
+  # duplicates of an id carry the same value, so `set` is deterministic.
+  return (
+    jnp.zeros((rows,), jnp.bool_)
+    .at[jnp.where(valid, ids, rows)]
+    .set(nonzero, mode="drop")
+  )
 
 
 def _flat_candidates(candidate_rows, params, treedef):

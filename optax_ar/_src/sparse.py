@@ -194,7 +194,7 @@ def _touched_slots(table, row_ids, row_grads):
       f"(capacity, *row_shape), got {row_grads.shape}"
     )
   valid = (row_ids >= 0) & (row_ids < num_rows)
-  nonzero = jnp.any(row_grads != 0, axis=tuple(range(1, row_grads.ndim)))
+  nonzero = _row_state.nonzero_rows(row_grads)
   touched = valid & nonzero
   # Untouched slots scatter to the out-of-range id `num_rows`: dropped.
   scatter_ids = jnp.where(touched, row_ids, num_rows)
