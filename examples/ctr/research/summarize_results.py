@@ -25,7 +25,9 @@ several workdirs, e.g. one per optimizer; a job folder named
 
 Each table names the job folders its rows come from; each job folder's
 ``command.txt`` and ``wall_time.txt`` (written by
-``examples/ctr/research/reproduce.sh``) are listed at the end.
+``examples/ctr/research/reproduce.sh``) are listed at the end. The tables of
+docs/RESULTS.md and the README are written from this summary by
+:mod:`examples.ctr.research.report`.
 """
 
 from __future__ import annotations
