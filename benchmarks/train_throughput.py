@@ -29,7 +29,6 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from examples.ctr import sparse_train  # noqa: E402
 from examples.ctr import train  # noqa: E402
 from examples.ctr.config import get_config  # noqa: E402
 from examples.ctr.data.pipeline import BatchIterator  # noqa: E402
@@ -80,10 +79,14 @@ def main(argv=None):
   for name in names:
     base, _, variant = name.partition(":")
     if variant == "sparse":
-      setup = sparse_train.create_train_state(
-        config, dataset.fields, base, config.alpha, 0
+      setup = train.create_train_state(
+        config.replace(sparse_updates=True),
+        dataset.fields,
+        base,
+        config.alpha,
+        0,
       )
-      step = sparse_train.make_train_step(setup.graphdef, setup.spec)
+      step = train.make_train_step(setup.graphdef, setup.spec)
     elif variant in ("", "candidates"):
       run_config = config.replace(candidate_rows=variant == "candidates")
       setup = train.create_train_state(

@@ -122,3 +122,21 @@ def run_name(optimizer: str, alpha: float | None, seed: int) -> str:
   """
   alpha_part = "" if alpha is None else f"-alpha{alpha:.3g}"
   return f"{optimizer}{alpha_part}-seed{seed}"
+
+
+def check_same_update_path(path: str, sparse_updates: bool) -> None:
+  """Raises ValueError if the run of ``path`` used the other update path.
+
+  The dense and the sparse path (``sparse_updates``) have different
+  optimizer states, so one's checkpoint cannot be resumed by the other.
+  """
+  previous = read_results(path)
+  if not previous:
+    return
+  was_sparse = bool(previous[0]["hyperparams"].get("sparse_updates", False))
+  if was_sparse != sparse_updates:
+    flag = "--sparse-updates" if was_sparse else "--no-sparse-updates"
+    raise ValueError(
+      f"cannot resume {path}: it was trained with {flag}; resume "
+      "with the same flag, or start afresh without --resume"
+    )

@@ -231,19 +231,53 @@ def shard_tree(tree: Any, shardings: Any) -> Any:
   return jax.tree.map(shard_array, tree, shardings)
 
 
-def put_like(tree: Any, shardings: Any) -> Any:
-  """Device arrays of ``tree`` (host or device values) with ``shardings``.
+def place_train_state(
+  tx: optax.GradientTransformation,
+  params: Any,
+  rest: Any,
+  table_mask: Any,
+  mesh: Mesh,
+) -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:
+  """Pads the tables and places a new training state on ``mesh``.
 
-  Values already on devices are resharded with ``jax.device_put``; host
-  values go through :func:`shard_array`.
+  The per-ID tables are padded with zero rows to a multiple of the
+  ``model`` axis (:func:`pad_tables`) and split by rows over it, every
+  other leaf is replicated, and the optimizer state is created by a jitted
+  ``tx.init`` with the shardings of :func:`opt_state_shardings`.
+
+  Args:
+    tx: the optimizer.
+    params: the model's ``nnx.Param`` state.
+    rest: the model's other state (replicated).
+    table_mask: bools like ``params`` marking the per-ID tables.
+    mesh: the ``("data", "model")`` mesh.
+
+  Returns:
+    ``((params, opt_state, rest), (their shardings))``.
   """
+  params = pad_tables(params, table_mask, model_axis_size(mesh))
+  param_sh = param_shardings(params, table_mask, mesh)
+  opt_sh = opt_state_shardings(tx, params, param_sh, mesh)
+  rest_sh = jax.tree.map(lambda _: replicated(mesh), rest)
+  params = jax.device_put(params, param_sh)
+  opt_state = jax.jit(tx.init, out_shardings=opt_sh)(params)
+  rest = jax.device_put(rest, rest_sh)
+  return (params, opt_state, rest), (param_sh, opt_sh, rest_sh)
 
-  def put(x, sharding):
-    if isinstance(x, jax.Array):
-      return jax.device_put(x, sharding)
-    return shard_array(x, sharding)
 
-  return jax.tree.map(put, tree, shardings)
+def with_sharded_batch(step: Any, mesh: Mesh) -> Any:
+  """``step(state, batch)`` that first splits a host batch over ``data``.
+
+  The returned function keeps the jitted ``step`` as ``.jitted`` (for
+  ``.lower()`` and HLO checks).
+  """
+  by_batch = batch_sharding(mesh)
+
+  def sharded_step(state, batch):
+    return step(state, shard_tree(batch, by_batch))
+
+  sharded_step.jitted = step
+  return sharded_step
 
 
 def check_batch_size(batch_size: int, mesh: Mesh, what: str = "batch") -> None:

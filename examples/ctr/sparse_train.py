@@ -1,9 +1,10 @@
 """Sparse row-update training of the CTR runner (``--sparse-updates``).
 
-Usage: ``setup = create_train_state(config, fields, "adam_ar_lazy", 1e-3, 0);
-train_step = make_train_step(setup.graphdef, setup.spec)``
-(:func:`examples.ctr.train.train_and_evaluate` does this when
-``config.sparse_updates``).
+Usage: ``spec, opt_state = init(config, "adam_ar", 1e-3, params, fields);
+train_step = make_train_step(graphdef, spec)``.
+:func:`examples.ctr.train.create_train_state` and
+:func:`examples.ctr.train.make_train_step` call these when
+``config.sparse_updates``.
 
 The dense runner differentiates the loss with respect to the whole per-ID
 tables and lets optax read and write every row of them and of their
@@ -29,10 +30,10 @@ untouched row by its momentum); the run records ``lazy: True``. Not
 supported (clear errors): other optimizers (MEDA included), a mesh, and
 ``ar_tables_only=False``.
 
-The state is a :class:`examples.ctr.train.TrainState` whose ``params`` and
-``rest`` are those of the dense runner (evaluation, metrics and checkpoints
-are shared) and whose ``opt_state`` is a :class:`SparseOptState`; ``resume``
-restores it like any other state.
+The state is the runner's :class:`examples.ctr.train.TrainState` whose
+``params`` and ``rest`` are those of the dense path (evaluation, metrics and
+checkpoints are shared) and whose ``opt_state`` is a
+:class:`SparseOptState`; ``resume`` restores it like any other state.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ from flax import nnx
 import optax_ar
 from examples.ctr import models
 from examples.ctr import optimizers
-from examples.ctr import train
 from examples.ctr.config import SPARSE_OPTIMIZERS
 from examples.ctr.config import Config
 from examples.ctr.data import schema
@@ -89,7 +89,6 @@ class SparseSpec:
     hyperparams: the resolved hyperparameters, for results files.
     static_key: what fixes the compiled step (the hyperparameters are
       compiled in).
-    needs_grad_fn: always False (read by the runner).
     reset_tables_each_epoch: always False (MEDA is not supported).
   """
 
@@ -98,7 +97,6 @@ class SparseSpec:
   capacities: dict[str, tuple[int, int]]
   hyperparams: dict[str, Any]
   static_key: tuple[Any, ...]
-  needs_grad_fn: bool = False
   reset_tables_each_epoch: bool = False
 
 
@@ -197,26 +195,26 @@ def create_optimizers(
   return SparseSpec(table_opt, dense_tx, capacities, hyper, static_key)
 
 
-def create_train_state(
+def init(
   config: Config,
-  fields: Sequence[schema.FieldSpec],
   optimizer: str,
   alpha: float,
-  seed: int,
-) -> train.Setup:
-  """Like :func:`examples.ctr.train.create_train_state`, for sparse updates.
+  params: Any,
+  fields: Sequence[schema.FieldSpec],
+) -> tuple[SparseSpec, SparseOptState]:
+  """The spec and initial optimizer state of a sparse run of ``params``.
+
+  Args:
+    config: gives the batch size and the hyperparameters.
+    optimizer: a name of :data:`examples.ctr.config.SPARSE_OPTIMIZERS`.
+    alpha: the AR decay per skipped step.
+    params: the model's ``nnx.Param`` state.
+    fields: the dataset's fields (their bag sizes fix the capacities).
 
   Returns:
-    A :class:`examples.ctr.train.Setup` whose ``spec`` is a
-    :class:`SparseSpec` and whose state's ``opt_state`` is a
-    :class:`SparseOptState`.
+    ``(spec, opt_state)``.
   """
   check_optimizer(optimizer)
-  model = train.create_model(config, fields, seed)
-  model.eval()
-  eval_graphdef, _, _ = nnx.split(model, nnx.Param, ...)
-  model.train()
-  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   table_state, dense = split_params(params)
   tables = nnx.to_pure_dict(table_state)
   capacities = table_capacities(tables, fields, config.batch_size)
@@ -224,9 +222,7 @@ def create_train_state(
   opt_state = SparseOptState(
     spec.table_opt.init(tables), spec.dense_tx.init(dense)
   )
-  state = train.TrainState(params, opt_state, rest)
-  table_mask = models.per_id_table_mask(params)
-  return train.Setup(graphdef, eval_graphdef, state, table_mask, spec)
+  return spec, opt_state
 
 
 def dedup_batch(
@@ -268,7 +264,7 @@ def _lookup(unique_rows: Tables, inverse: dict[str, Any]) -> Rows:
 def _make_jitted_step(graphdef: nnx.GraphDef, spec: SparseSpec):
   """The jitted ``step(state, row_batch) -> (state, {"loss"})`` (donated)."""
 
-  def train_step(state: train.TrainState, batch: RowBatch):
+  def train_step(state: Any, batch: RowBatch):
     table_state, dense = split_params(state.params)
     tables = nnx.to_pure_dict(table_state)
     row_ids = _ids_like(tables, batch.ids)
@@ -298,29 +294,25 @@ def _make_jitted_step(graphdef: nnx.GraphDef, spec: SparseSpec):
     nnx.replace_by_pure_dict(table_state, tables)
     params = nnx.merge_state(table_state, dense)
     opt_state = SparseOptState(table_opt, dense_opt)
-    return train.TrainState(params, opt_state, rest), {"loss": loss}
+    return state._replace(params=params, opt_state=opt_state, rest=rest), {
+      "loss": loss
+    }
 
   return jax.jit(train_step, donate_argnums=0)
 
 
-# Jitted steps by (graphdef, spec.static_key).
-_STEP_CACHE: dict[tuple[Any, ...], Callable[..., Any]] = {}
-
-
 def make_train_step(
   graphdef: nnx.GraphDef, spec: SparseSpec
-) -> Callable[[train.TrainState, Batch], tuple[train.TrainState, Any]]:
+) -> Callable[[Any, Batch], tuple[Any, Any]]:
   """``train_step(state, batch) -> (state, {"loss": mean loss})``.
 
   Deduplicates the batch's ids on the host (:func:`dedup_batch`), then runs
   the jitted step, which donates the state and compiles once (fixed batch
   size and capacities). ``train_step.jitted`` is the jitted function
-  (``jitted(state, dedup_batch(batch, spec.capacities))``).
+  (``jitted(state, dedup_batch(batch, spec.capacities))``). Each call
+  builds a new step: :func:`examples.ctr.train.make_train_step` caches it.
   """
-  key = (graphdef, spec.static_key)
-  if key not in _STEP_CACHE:
-    _STEP_CACHE[key] = _make_jitted_step(graphdef, spec)
-  jitted = _STEP_CACHE[key]
+  jitted = _make_jitted_step(graphdef, spec)
 
   def train_step(state, batch):
     return jitted(state, dedup_batch(batch, spec.capacities))

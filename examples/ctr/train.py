@@ -1,9 +1,12 @@
-"""Training and evaluation of one CTR run, as a library of small functions.
+"""Training and evaluation of one CTR run: the model, the steps, the loop.
 
 Usage: ``run = train_and_evaluate(config, dataset, workdir="runs/x")``.
 
-The state is functional NNX: ``graphdef, params, rest = nnx.split(model,
-nnx.Param, ...)``; :func:`make_train_step` returns a pure jitted
+:func:`create_model` and :func:`create_optimizer` build the parts,
+:func:`create_train_state` the initial state, :func:`make_train_step` and
+:func:`make_eval_step` the jitted steps, and :func:`train_and_evaluate` runs
+the epochs. The state is functional NNX: ``graphdef, params, rest =
+nnx.split(model, nnx.Param, ...)``; the train step is a pure jitted
 ``train_step(state, batch) -> (state, metrics)`` that donates its state and
 compiles once (fixed batch size; the last partial training batch is
 dropped). Evaluation pads the last batch and drops the padding on the host,
@@ -20,7 +23,9 @@ over ``model`` (padded with zero rows to a multiple of it), the rest
 replicated; the jitted steps state their input and output shardings.
 
 With ``config.sparse_updates`` the per-ID tables are trained by the sparse
-row-update step of :mod:`examples.ctr.sparse_train` instead.
+row-update step of :mod:`examples.ctr.sparse_train` instead: the same
+:func:`create_train_state` and :func:`make_train_step` build its state and
+step (the spec is then a :class:`~examples.ctr.sparse_train.SparseSpec`).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from examples.ctr import optimizers
 from examples.ctr import progress
 from examples.ctr import results as results_lib
 from examples.ctr import sharding
+from examples.ctr import sparse_train
 from examples.ctr.config import Config
 from examples.ctr.data import registry
 from examples.ctr.data import schema
@@ -146,7 +152,7 @@ class Setup(NamedTuple):
   eval_graphdef: nnx.GraphDef  # the model in eval mode
   state: TrainState
   table_mask: Any  # per-ID tables of ``state.params``
-  spec: optimizers.OptimizerSpec
+  spec: optimizers.OptimizerSpec | sparse_train.SparseSpec
   mesh: jax.sharding.Mesh | None = None  # None: one device
   shardings: TrainState | None = None  # of ``state``, with a mesh
 
@@ -162,10 +168,11 @@ def create_train_state(
 ) -> Setup:
   """Creates the model and optimizer and splits them into a TrainState.
 
-  With a ``mesh``, the per-ID tables are padded with zero rows to a multiple
-  of the ``model`` axis and every leaf of the state is placed on its
-  sharding (:mod:`examples.ctr.sharding`); the optimizer state is created
-  by a jitted ``init`` with those output shardings.
+  With ``config.sparse_updates`` the optimizer state is the sparse path's
+  (:func:`examples.ctr.sparse_train.init`). With a ``mesh``, the per-ID
+  tables are padded with zero rows to a multiple of the ``model`` axis and
+  every leaf of the state is placed on its sharding
+  (:func:`examples.ctr.sharding.place_train_state`).
   """
   model = create_model(config, fields, seed)
   model.eval()
@@ -173,29 +180,27 @@ def create_train_state(
   model.train()
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   table_mask = models.per_id_table_mask(params)
+  if config.sparse_updates:
+    spec, opt_state = sparse_train.init(
+      config, optimizer, alpha, params, fields
+    )
+    state = TrainState(params, opt_state, rest)
+    return Setup(graphdef, eval_graphdef, state, table_mask, spec)
   spec = create_optimizer(config, optimizer, alpha, table_mask, buckets)
   if mesh is None:
     state = TrainState(params, spec.tx.init(params), rest)
     return Setup(graphdef, eval_graphdef, state, table_mask, spec)
-  params = sharding.pad_tables(
-    params, table_mask, sharding.model_axis_size(mesh)
-  )
-  shardings = TrainState(
-    sharding.param_shardings(params, table_mask, mesh), None, None
-  )
-  shardings = TrainState(
-    shardings.params,
-    sharding.opt_state_shardings(spec.tx, params, shardings.params, mesh),
-    jax.tree.map(lambda _: sharding.replicated(mesh), rest),
-  )
-  params = jax.device_put(params, shardings.params)
-  state = TrainState(
-    params,
-    jax.jit(spec.tx.init, out_shardings=shardings.opt_state)(params),
-    jax.device_put(rest, shardings.rest),
+  state, shardings = sharding.place_train_state(
+    spec.tx, params, rest, table_mask, mesh
   )
   return Setup(
-    graphdef, eval_graphdef, state, table_mask, spec, mesh, shardings
+    graphdef,
+    eval_graphdef,
+    TrainState(*state),
+    table_mask,
+    spec,
+    mesh,
+    TrainState(*shardings),
   )
 
 
@@ -206,7 +211,7 @@ _STEP_CACHE: dict[tuple[Any, ...], Callable[..., Any]] = {}
 
 def make_train_step(
   graphdef: nnx.GraphDef,
-  spec: optimizers.OptimizerSpec,
+  spec: optimizers.OptimizerSpec | sparse_train.SparseSpec,
   mesh: jax.sharding.Mesh | None = None,
   shardings: TrainState | None = None,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
@@ -214,8 +219,10 @@ def make_train_step(
 
   The state is donated; the loss is the weighted mean sigmoid
   cross-entropy. For SAM the update gets the gradient function it needs
-  (same batch for the adversarial step). Steps are cached on ``(graphdef,
-  spec.static_key, mesh)``.
+  (same batch for the adversarial step); a
+  :class:`~examples.ctr.sparse_train.SparseSpec` gets the sparse row-update
+  step (:func:`examples.ctr.sparse_train.make_train_step`). Steps are
+  cached on ``(graphdef, spec.static_key, mesh)``.
 
   With a ``mesh`` (and the state's ``shardings`` from
   :func:`create_train_state`), the step takes and returns the state with
@@ -223,21 +230,14 @@ def make_train_step(
   """
   key = ("train", graphdef, spec.static_key, mesh)
   if key not in _STEP_CACHE:
-    step = _make_train_step(graphdef, spec, mesh, shardings)
-    if mesh is not None:
-      step = _with_sharded_batch(step, sharding.batch_sharding(mesh))
+    if isinstance(spec, sparse_train.SparseSpec):
+      step = sparse_train.make_train_step(graphdef, spec)
+    else:
+      step = _make_train_step(graphdef, spec, mesh, shardings)
+      if mesh is not None:
+        step = sharding.with_sharded_batch(step, mesh)
     _STEP_CACHE[key] = step
   return _STEP_CACHE[key]
-
-
-def _with_sharded_batch(step, batch_sharding):
-  """Places host batches on ``batch_sharding`` before calling ``step``."""
-
-  def sharded_step(state, batch):
-    return step(state, sharding.shard_tree(batch, batch_sharding))
-
-  sharded_step.jitted = step  # for ``.lower()`` (HLO checks)
-  return sharded_step
 
 
 def _make_train_step(graphdef, spec, mesh=None, shardings=None):
@@ -419,24 +419,6 @@ def evaluate_epoch(
   }
 
 
-def _check_same_update_path(results_path: str, sparse_updates: bool) -> None:
-  """Raises ValueError if a run to resume used the other update path.
-
-  The dense and the sparse path (``sparse_updates``) have different
-  optimizer states, so one's checkpoint cannot be resumed by the other.
-  """
-  previous = results_lib.read_results(results_path)
-  if not previous:
-    return
-  was_sparse = bool(previous[0]["hyperparams"].get("sparse_updates", False))
-  if was_sparse != sparse_updates:
-    flag = "--sparse-updates" if was_sparse else "--no-sparse-updates"
-    raise ValueError(
-      f"cannot resume {results_path}: it was trained with {flag}; resume "
-      "with the same flag, or start afresh without --resume"
-    )
-
-
 def train_and_evaluate(
   config: Config,
   dataset: schema.CTRDataset,
@@ -485,18 +467,9 @@ def train_and_evaluate(
     mesh = sharding.create_mesh(config.mesh)
     sharding.check_batch_size(config.batch_size, mesh)
     sharding.check_batch_size(config.eval_batch_size, mesh, "eval batch")
-  if config.sparse_updates:
-    # Imported here: sparse_train builds on this module.
-    from examples.ctr import sparse_train
-
-    sparse_train.check_optimizer(name)
-    setup = sparse_train.create_train_state(
-      config, dataset.fields, name, step_alpha, seed
-    )
-  else:
-    setup = create_train_state(
-      config, dataset.fields, name, step_alpha, seed, mesh, buckets
-    )
+  setup = create_train_state(
+    config, dataset.fields, name, step_alpha, seed, mesh, buckets
+  )
   spec, state, table_mask = setup.spec, setup.state, setup.table_mask
   params = state.params
   # MEDA resets the tables to their init (the state's buffers are donated).
@@ -529,7 +502,7 @@ def train_and_evaluate(
   os.makedirs(workdir, exist_ok=True)
   results_path = os.path.join(workdir, RESULTS_FILE)
   if config.resume:
-    _check_same_update_path(results_path, config.sparse_updates)
+    results_lib.check_same_update_path(results_path, config.sparse_updates)
   else:
     checkpoints.remove_checkpoints(workdir)
   manager = None
@@ -545,10 +518,7 @@ def train_and_evaluate(
         raise ValueError(f"{results_path} lacks epochs up to {start}")
       run["epochs"] = previous[0]["epochs"][:start]
 
-  if config.sparse_updates:
-    train_step = sparse_train.make_train_step(setup.graphdef, spec)
-  else:
-    train_step = make_train_step(setup.graphdef, spec, mesh, setup.shardings)
+  train_step = make_train_step(setup.graphdef, spec, mesh, setup.shardings)
   eval_step = make_eval_step(setup.eval_graphdef, mesh, setup.shardings)
   try:
     for epoch in range(start + 1, config.epochs + 1):

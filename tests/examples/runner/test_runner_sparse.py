@@ -72,10 +72,10 @@ def test_sparse_matches_dense_runner(
   batches = train_batches[:STEPS]
   dense = train.create_train_state(config, dataset.fields, optimizer, ALPHA, 0)
   dense_step = train.make_train_step(dense.graphdef, dense.spec)
-  sparse = sparse_train.create_train_state(
-    config, dataset.fields, optimizer, ALPHA, 0
+  sparse = train.create_train_state(
+    config.replace(sparse_updates=True), dataset.fields, optimizer, ALPHA, 0
   )
-  sparse_step = sparse_train.make_train_step(sparse.graphdef, sparse.spec)
+  sparse_step = train.make_train_step(sparse.graphdef, sparse.spec)
   with jax.enable_x64(True):
     dense_state = dense.state._replace(
       params=_float64(dense.state.params),
@@ -115,10 +115,10 @@ def test_sparse_matches_dense_runner(
 
 
 def test_one_compilation_for_varying_unique_ids(config, dataset, train_batches):
-  setup = sparse_train.create_train_state(
-    config, dataset.fields, "adam_ar", 1e-3, 0
+  setup = train.create_train_state(
+    config.replace(sparse_updates=True), dataset.fields, "adam_ar", 1e-3, 0
   )
-  step = sparse_train.make_train_step(setup.graphdef, setup.spec)
+  step = train.make_train_step(setup.graphdef, setup.spec)
   state = setup.state
   batches = train_batches[:4]
   # One batch with a single repeated id per field: far fewer unique ids.
