@@ -15,7 +15,7 @@ An optimizer name with the suffix ``:sparse`` (``adam_ar_lazy:sparse``,
 ``adagrad_ar:sparse``) runs the runner's ``--sparse-updates`` step
 (``examples.ctr.sparse_train``) instead; its host-side dedup of the ids is
 part of the timed step. The suffix ``:candidates`` (``adam_ar:candidates``)
-runs the dense step with ``--candidate-rows``.
+runs the dense step with ``--batch-ids-as-candidates``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ def main(argv=None):
       )
       step = train.make_train_step(setup.graphdef, setup.spec)
     elif variant in ("", "candidates"):
-      run_config = config.replace(candidate_rows=variant == "candidates")
+      run_config = config.replace(
+        batch_ids_as_candidates=variant == "candidates"
+      )
       setup = train.create_train_state(
         run_config, dataset.fields, base, None, 0
       )

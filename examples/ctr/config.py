@@ -56,8 +56,6 @@ class Config:
     learning_rate: None for the paper's value (1e-3 Adam family, 1e-2
       Adagrad family).
     alpha: AdamAR/AdagradAR decay per skipped step (train mode).
-    lazy: lazy (sparse) moments for ``adam_ar`` (``adam_ar_lazy`` is
-      always lazy, so that compare mode can show both).
     ar_tables_only: apply the AR decay to the per-ID tables only (dense
       weights are touched every step and get none anyway, except weights
       with exactly zero gradient rows, e.g. behind dead ReLUs).
@@ -104,8 +102,9 @@ class Config:
       ``optax.adam`` / ``optax.adagrad`` on the dense weights, i.e. the
       dense runner's ``adam_ar_lazy`` / ``adagrad_ar`` with
       ``ar_tables_only``. Only with those optimizers, no mesh.
-    candidate_rows: pass each batch's IDs to ``adam_ar``, ``adam_ar_lazy``
-      and ``adagrad_ar`` as ``candidate_rows``, so that their touched test
+    batch_ids_as_candidates: pass each batch's IDs to ``adam_ar``,
+      ``adam_ar_lazy`` and ``adagrad_ar`` as their update's
+      ``candidate_rows``, so that their touched test
       reads only those rows of the dense gradient (the same rule; other
       optimizers ignore it).
   """
@@ -125,7 +124,6 @@ class Config:
   optimizer: str = "adam_ar"
   learning_rate: float | None = None
   alpha: float = 1e-3
-  lazy: bool = False
   ar_tables_only: bool = True
   weight_decay: float | None = None
   sam_rho: float = 0.05
@@ -146,7 +144,7 @@ class Config:
   select_by: str = "last"
   mesh: str | None = None
   sparse_updates: bool = False
-  candidate_rows: bool = False
+  batch_ids_as_candidates: bool = False
 
   def replace(self, **changes: Any) -> Config:
     """A copy with some fields changed (validated)."""

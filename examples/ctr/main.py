@@ -35,6 +35,12 @@ from examples.ctr.config import get_config
 
 TABLE_FILE = "table.txt"
 
+#: Flags the command line no longer has, and what to write instead.
+REPLACED_FLAGS = {
+  "--candidate-rows": "--batch-ids-as-candidates",
+  "--lazy": "--optimizer adam_ar_lazy",
+}
+
 
 def _parse_value(text: str, hint: Any) -> Any:
   """Parses one flag value according to its type hint."""
@@ -63,6 +69,16 @@ def _attribute_docs(cls: type) -> dict[str, str]:
     elif name and line.startswith("      "):
       docs[name] += " " + line.strip()
   return docs
+
+
+def _replaced_by(replacement: str) -> type[argparse.Action]:
+  """An argparse action that fails, naming the flag to use instead."""
+
+  class Replaced(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+      parser.error(f"{option_string} is now {replacement}")
+
+  return Replaced
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=lambda text, hint=hint: _parse_value(text, hint),
         help=help_text,
       )
+  for flag, replacement in REPLACED_FLAGS.items():
+    parser.add_argument(
+      flag,
+      nargs=0,
+      action=_replaced_by(replacement),
+      default=argparse.SUPPRESS,
+      help=argparse.SUPPRESS,
+    )
   return parser
 
 

@@ -14,7 +14,7 @@ transformation and how the training step drives it. The runner registers:
 | ``meda`` | Adam; the runner resets the tables and their state every epoch |
 | ``sam`` | ``optax.contrib.sam`` around Adam (opaque mode, needs grad_fn) |
 | ``adam_ar`` / ``adagrad_ar`` | :func:`optax_ar.adam_ar` / ``adagrad_ar`` |
-| ``adam_ar_lazy`` | ``adam_ar`` with lazy moments |
+| ``adam_ar_lazy`` | ``adam_ar`` with lazy moments (``lazy=True``) |
 
 :mod:`examples.ctr.research` registers the AdamAR variants
 (``adam_ar_decay_moments``, ``adam_ar_first_touch``,
@@ -87,7 +87,6 @@ class OptimizerOptions:
     table_mask: tree of bools marking the per-ID tables.
     learning_rate: the learning rate (resolved: never None).
     alpha: AR decay per skipped step; AdamW's decay per step.
-    lazy: lazy moments for ``adam_ar``.
     ar_tables_only: restrict the AR decay to ``table_mask``.
     weight_decay: AdamW's decay coefficient, or None for
       ``alpha / learning_rate``.
@@ -100,7 +99,6 @@ class OptimizerOptions:
   table_mask: Any
   learning_rate: float
   alpha: float = 1e-3
-  lazy: bool = False
   ar_tables_only: bool = True
   weight_decay: float | None = None
   sam_rho: float = 0.05
@@ -125,13 +123,13 @@ class Registration:
     factory: builds the :class:`OptimizerSpec`.
     learning_rate: the default learning rate of the optimizer.
     searches_alpha: compare mode searches its alpha grid for it.
-    candidate_rows: its ``update`` accepts ``candidate_rows``.
+    accepts_candidate_rows: its ``update`` accepts ``candidate_rows``.
   """
 
   factory: Factory
   learning_rate: float
   searches_alpha: bool
-  candidate_rows: bool
+  accepts_candidate_rows: bool
 
 
 #: Every optimizer the runner knows, by name.
@@ -143,7 +141,7 @@ def register_optimizer(
   *,
   learning_rate: float = ADAM_LEARNING_RATE,
   searches_alpha: bool = False,
-  candidate_rows: bool = False,
+  accepts_candidate_rows: bool = False,
 ) -> Callable[[Factory], Factory]:
   """Registers ``factory`` under ``name`` (a decorator).
 
@@ -153,8 +151,8 @@ def register_optimizer(
       family, 1e-2 for Adagrad).
     searches_alpha: compare mode runs it once per alpha of the grid (the
       factory reads ``options.alpha``); otherwise once, with no alpha.
-    candidate_rows: ``update`` accepts the batch's IDs as ``candidate_rows``
-      (``--candidate-rows``).
+    accepts_candidate_rows: ``update`` accepts the batch's IDs as
+      ``candidate_rows`` (``--batch-ids-as-candidates``).
 
   Returns:
     A decorator that registers a factory and returns it unchanged.
@@ -175,7 +173,7 @@ def register_optimizer(
     if name in OPTIMIZERS:
       raise ValueError(f"optimizer {name!r} is already registered")
     OPTIMIZERS[name] = Registration(
-      factory, learning_rate, searches_alpha, candidate_rows
+      factory, learning_rate, searches_alpha, accepts_candidate_rows
     )
     return factory
 
@@ -222,14 +220,13 @@ def create_optimizer(
   *,
   learning_rate: float | None = None,
   alpha: float = 1e-3,
-  lazy: bool = False,
   ar_tables_only: bool = True,
   weight_decay: float | None = None,
   sam_rho: float = 0.05,
   adagrad_initial_accumulator: float = 0.1,
   ar_buckets: int = 0,
   buckets: tuple[str, Sequence[np.ndarray]] | None = None,
-  candidate_rows: bool = False,
+  batch_ids_as_candidates: bool = False,
 ) -> OptimizerSpec:
   """Builds the optimizer ``name`` of :data:`OPTIMIZERS`.
 
@@ -242,7 +239,6 @@ def create_optimizer(
     learning_rate: None for :func:`default_learning_rate`.
     alpha: AR decay per skipped step (``adam_ar``, ``adagrad_ar``); for
       ``adamw`` it gives the default ``weight_decay = alpha / lr``.
-    lazy: lazy moments for ``adam_ar`` (``adam_ar_lazy`` is always lazy).
     ar_tables_only: restrict the AR decay to ``table_mask``.
     weight_decay: AdamW's decay coefficient (optax multiplies it by the
       learning rate); None means ``alpha / learning_rate``, so that the
@@ -254,9 +250,10 @@ def create_optimizer(
       decay (0: AdamW; all: AR on the bucket field).
     buckets: ``bucket_sub``: ``(field, ID arrays)`` of the frequency
       buckets, rarest first (the runner's); needed when ``ar_buckets > 0``.
-    candidate_rows: let the optimizers registered with ``candidate_rows``
-      (``adam_ar``, ``adam_ar_lazy``, ``adagrad_ar``) take the batch's IDs
-      as ``candidate_rows`` (ignored by the others).
+    batch_ids_as_candidates: let the optimizers registered with
+      ``accepts_candidate_rows`` (``adam_ar``, ``adam_ar_lazy``,
+      ``adagrad_ar``) take the batch's IDs as their update's
+      ``candidate_rows`` (ignored by the others).
 
   Returns:
     An :class:`OptimizerSpec` whose ``hyperparams`` start with the learning
@@ -277,7 +274,6 @@ def create_optimizer(
       table_mask=table_mask,
       learning_rate=lr,
       alpha=alpha,
-      lazy=lazy,
       ar_tables_only=ar_tables_only,
       weight_decay=weight_decay,
       sam_rho=sam_rho,
@@ -286,7 +282,9 @@ def create_optimizer(
       buckets=buckets,
     )
   )
-  takes_candidate_rows = candidate_rows and entry.candidate_rows
+  takes_candidate_rows = (
+    batch_ids_as_candidates and entry.accepts_candidate_rows
+  )
   return dataclasses.replace(
     spec,
     takes_candidate_rows=takes_candidate_rows,
@@ -354,12 +352,14 @@ def _adam_ar(o: OptimizerOptions, lazy: bool) -> OptimizerSpec:
   )
 
 
-@register_optimizer("adam_ar", searches_alpha=True, candidate_rows=True)
+@register_optimizer("adam_ar", searches_alpha=True, accepts_candidate_rows=True)
 def _adam_ar_dense(o: OptimizerOptions) -> OptimizerSpec:
-  return _adam_ar(o, o.lazy)
+  return _adam_ar(o, False)
 
 
-@register_optimizer("adam_ar_lazy", searches_alpha=True, candidate_rows=True)
+@register_optimizer(
+  "adam_ar_lazy", searches_alpha=True, accepts_candidate_rows=True
+)
 def _adam_ar_lazy(o: OptimizerOptions) -> OptimizerSpec:
   return _adam_ar(o, True)
 
@@ -368,7 +368,7 @@ def _adam_ar_lazy(o: OptimizerOptions) -> OptimizerSpec:
   "adagrad_ar",
   learning_rate=ADAGRAD_LEARNING_RATE,
   searches_alpha=True,
-  candidate_rows=True,
+  accepts_candidate_rows=True,
 )
 def _adagrad_ar(o: OptimizerOptions) -> OptimizerSpec:
   acc = o.adagrad_initial_accumulator

@@ -1,4 +1,4 @@
-"""The runner's ``candidate_rows`` option: same training, tables' IDs passed."""
+"""``batch_ids_as_candidates``: same training, the tables' IDs passed."""
 
 import jax
 import numpy as np
@@ -34,7 +34,10 @@ def test_candidate_rows_train_like_the_full_test(
       config, dataset, train_batches, optimizer
     )
     spec_cand, cand, _, cand_losses = _run(
-      config.replace(candidate_rows=True), dataset, train_batches, optimizer
+      config.replace(batch_ids_as_candidates=True),
+      dataset,
+      train_batches,
+      optimizer,
     )
   assert not spec_full.takes_candidate_rows and spec_cand.takes_candidate_rows
   assert spec_full.static_key != spec_cand.static_key
@@ -66,6 +69,6 @@ def test_candidate_rows_train_like_the_full_test(
 
 def test_other_optimizers_ignore_the_option(config):
   spec = train.create_optimizer(
-    config.replace(candidate_rows=True), "adamw", 1e-3, {"t": True}
+    config.replace(batch_ids_as_candidates=True), "adamw", 1e-3, {"t": True}
   )
   assert not spec.takes_candidate_rows

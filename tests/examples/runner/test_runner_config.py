@@ -36,7 +36,6 @@ def test_flags_override_the_preset():
       "3e-4",
       "--weight-decay",
       "none",
-      "--lazy",
       "--model-options",
       '{"mlp_widths": [8]}',
       "--workdir",
@@ -46,7 +45,7 @@ def test_flags_override_the_preset():
   assert c.mode == "compare" and c.name == "demo"
   assert c.optimizers == ("adam", "adamw")
   assert c.alphas == (1e-5,) and c.seeds == (0, 1, 2)
-  assert c.learning_rate == 3e-4 and c.weight_decay is None and c.lazy
+  assert c.learning_rate == 3e-4 and c.weight_decay is None
   assert c.model_options == {"mlp_widths": [8]}
   assert c.resolved_workdir == "/x"
 
@@ -57,3 +56,16 @@ def test_positional_mode_and_bad_values():
     main.parse_config(["--optimizer", "lion"])
   with pytest.raises(ValueError, match="unknown config"):
     config_lib.get_config("nope")
+
+
+@pytest.mark.parametrize(
+  "flag, replacement",
+  [
+    ("--candidate-rows", "--batch-ids-as-candidates"),
+    ("--lazy", "--optimizer adam_ar_lazy"),
+  ],
+)
+def test_replaced_flags_name_their_replacement(flag, replacement, capsys):
+  with pytest.raises(SystemExit):
+    main.parse_config([flag])
+  assert f"{flag} is now {replacement}" in capsys.readouterr().err
