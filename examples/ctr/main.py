@@ -10,6 +10,17 @@ dashes for underscores) whose default is the chosen preset's value (the
 paper's, for ``--config default``). Tuples are comma-separated; dicts are
 JSON (``--model-options '{"mlp_widths": [256, 128]}'``); ``none`` clears an
 optional value; booleans take ``--flag`` / ``--no-flag``.
+
+One's own CSV, TSV or Parquet file (a 0/1 label column and categorical
+columns) trains with three plain flags, which fill the ``tabular`` dataset's
+options (:func:`examples.ctr.data.tabular.build_tabular`)::
+
+  python -m examples.ctr train --data clicks.csv --label click \
+    --categorical user,item,site
+
+``--data PATH`` is ``--dataset tabular --data-path PATH``; ``--label`` and
+``--categorical`` also complete ``--dataset tabular`` with ``--data-path``
+(or per-split files in ``--dataset-options``).
 """
 
 from __future__ import annotations
@@ -124,6 +135,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=lambda text, hint=hint: _parse_value(text, hint),
         help=help_text,
       )
+  own_data = parser.add_argument_group(
+    "own data",
+    "a CSV, TSV or Parquet file with a label column and "
+    "categorical columns (the tabular dataset)",
+  )
+  own_data.add_argument(
+    "--data",
+    default=None,
+    metavar="PATH",
+    help="the file: --dataset tabular --data-path PATH",
+  )
+  own_data.add_argument(
+    "--label", default=None, metavar="COLUMN", help="the 0/1 label column"
+  )
+  own_data.add_argument(
+    "--categorical",
+    default=None,
+    metavar="A,B,C",
+    help="the categorical columns, comma-separated",
+  )
   for flag, replacement in REPLACED_FLAGS.items():
     parser.add_argument(
       flag,
@@ -144,12 +175,41 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
     >>> c.mode, c.alphas, c.progress, c.epochs
     ('compare', (0.0001, 0.01), False, 2)
   """
-  args = vars(build_parser().parse_args(argv))
+  parser = build_parser()
+  args = vars(parser.parse_args(argv))
   config = get_config(args.pop("config"))
   mode = args.pop("mode_arg")
   if mode is not None:
     args["mode"] = mode
+  _own_data(parser, config, args)
   return config.replace(**args)
+
+
+def _own_data(
+  parser: argparse.ArgumentParser, config: Config, args: dict[str, Any]
+) -> None:
+  """Turns ``--data``, ``--label``, ``--categorical`` into config fields."""
+  data, label = args.pop("data"), args.pop("label")
+  categorical = args.pop("categorical")
+  if data is None and label is None and categorical is None:
+    return
+  if data is not None:
+    if args.setdefault("dataset", "tabular") != "tabular":
+      parser.error("--data is the tabular dataset's file: drop --dataset")
+    args["data_path"] = data
+  if args.get("dataset", config.dataset) != "tabular":
+    parser.error("--label and --categorical need --data or --dataset tabular")
+  if label is None or categorical is None:
+    parser.error("own data needs both --label and --categorical")
+  if "dataset_options" in args:
+    options = dict(args["dataset_options"])
+  elif config.dataset == "tabular":
+    options = dict(config.dataset_options)
+  else:  # the preset's options are another dataset's
+    options = {}
+  options["label"] = label
+  options["categorical"] = [c.strip() for c in categorical.split(",") if c]
+  args["dataset_options"] = options
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:

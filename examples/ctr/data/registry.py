@@ -24,7 +24,8 @@ ipinyou-sample     ``ipinyou-sample/{train,test}.fm.txt``
 avazu              Kaggle Avazu ``train`` CSV (``raw_formats``)
 criteo             Kaggle Criteo ``train.txt`` (``raw_formats``)
 ipinyou            make-ipinyou-data ``train.log.txt``, ``test.log.txt``
-tabular            ``--data PATH --label click --categorical a,b,c``
+tabular            any CSV/TSV/Parquet, ``tabular.build_tabular``; command
+                   line: ``--data PATH --label y --categorical a,b,c``
 synthetic          ``synthetic.make_synthetic_dataset`` (no files)
 =================  =====================================================
 
