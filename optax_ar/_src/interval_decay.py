@@ -160,8 +160,8 @@ def adaptive_interval_decay(
   :func:`optax_ar.scale_by_lazy_adam`, the direction of ``adam_ar(...,
   lazy=True)``) is declared with ``inner_is_lazy=True``, and the wrapper
   leaves its state as returned: one pass over the moments instead of several
-  (on XLA:CPU, restoring rows the inner step already kept makes it copy the
-  moments: a step about 10x slower on a large table).
+  (on XLA:CPU, restoring rows the inner step already kept makes XLA copy the
+  moments, a step several times slower on a large table).
 
   Why a wrapper: the touched test needs the raw gradient, which a
   transformation later in an ``optax.chain`` never sees (under dense moments
