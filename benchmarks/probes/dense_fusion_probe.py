@@ -6,9 +6,10 @@ Usage::
 
 Prints, for one ``(N, 32)`` float32 array, medians of interleaved calls:
 
-1. the row reductions that find touched rows: ``any(g != 0)`` per row, the
-   packed code ``min(-last - 1 if g != 0 else last)`` that ``adam_ar`` now
-   uses, and a flat ``sum(g)`` (the bandwidth a read of g could reach);
+1. the row reductions that find touched rows: ``any(g != 0)`` per row (what
+   ``adam_ar`` uses), the packed code ``min(-last - 1 if g != 0 else last)``
+   (touched flag and ``last_step`` in one reduction, slower), and a flat
+   ``sum(g)`` (the bandwidth a read of g could reach);
 2. one donated optimizer step of ``optax.adamw``, ``optax_ar.adam_ar`` and a
    hand-blocked single-pass Adam + AR kernel (a ``lax.fori_loop`` over row
    blocks with dynamic-update-slice in place), which would move 7 array
@@ -36,7 +37,7 @@ def reductions(grad, last, rounds):
     "any(g != 0) per row": jax.jit(
       lambda g, last: jnp.any(g != 0, axis=1, keepdims=True)
     ),
-    "packed code (dropped)": jax.jit(
+    "packed code": jax.jit(
       lambda g, last: jnp.min(
         jnp.where(g != 0, -last - 1, last), axis=1, keepdims=True
       )

@@ -46,7 +46,7 @@ from examples.ctr.config import get_config
 
 TABLE_FILE = "table.txt"
 
-#: Flags the command line no longer has, and what to write instead.
+#: Spellings that are not flags, and the flag to write instead.
 REPLACED_FLAGS = {
   "--candidate-rows": "--batch-ids-as-candidates",
   "--lazy": "--optimizer adam_ar_lazy",

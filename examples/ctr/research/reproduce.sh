@@ -36,17 +36,17 @@
 #      on Amazon Books
 #   7  Amazon Books DNN at batch 256; normal-init contrast on Sports
 #   8  touch-gap statistics (CPU only)
-#   9  follow-ups at batch 256 on Beauty and Toys (DNN, alpha 1/epoch, 3
-#      seeds): moment-decay and first-touch variants, bucket substitution
+#   9  where the gain over AdamW comes from, batch 256 on Beauty and Toys
+#      (DNN, alpha 1/epoch, 3 seeds): moment-decay and first-touch
+#      variants, bucket substitution
 #      (AR on the rarest k of 5 user buckets, k = 0..5, and k = 5 per field),
 #      Adagrad at lr 0.03 with initial accumulator 1e-6, filtering rare
 #      users (min count 5, 7, 10), normal-init contrast
-#  10  session-4 follow-ups: moment-decay and first-touch variants and lazy
-#      moments at alpha 10/epoch on Sports (where MEDA beats AdamAR); MEDA
-#      and SAM on Books with WDL; Books DNN at 256: AdamW below its grid
+#  10  moment-decay and first-touch variants and lazy moments at alpha
+#      10/epoch on Sports (where MEDA beats AdamAR); MEDA and SAM on Books with WDL; Books DNN at 256: AdamW below its grid
 #      edge, seeds 1, 2; Adagrad at lr 0.03 / accumulator 1e-6 at batch 2048;
 #      the synthetic tail (min_count 1, 5, 20: which rare IDs keep a row)
-#  11  session-5: decay on read (adam_ar_decay_on_read: the AR decay before
+#  11  decay on read (adam_ar_decay_on_read: the AR decay before
 #      the forward pass) on the synthetic tail (min_count 1, 5; lazy moments
 #      at min_count 1), Books DNN at 2048, Sports DNN at 256
 #
@@ -238,7 +238,7 @@ for min_count in 2 5; do
 done
 
 # 7. Expensive extras. Books at batch 256 on the 3-point grid that the other
-# backbones use (docs/RESULTS.md, session 3).
+# backbones use.
 AR_GRID=0.316228,1,3.16228
 [[ $SMOKE == 1 ]] && AR_GRID=$GRID
 BOOK256=(--dataset amazon-book --dataset-options "$POP" --model dnn
@@ -258,8 +258,8 @@ add 7 amazon-sports-dnn-b256@normalinit --dataset amazon-sports --model dnn \
   --optimizers adam,meda,adam_ar --alphas "$GRID" --alpha-per-epoch \
   --seeds "$GRID_SEEDS"
 
-# 9. Follow-ups at batch 256 (session 2): where does AdamAR's gain over AdamW
-# come from, and what moves Adam's fall.
+# 9. Batch 256: where does AdamAR's gain over AdamW come from, and what moves
+# Adam's fall.
 for ds in amazon-beauty amazon-toys; do
   B256=(--dataset "$ds" --model dnn --batch-size 256 --alpha-per-epoch)
   add 9 "$ds-dnn-b256-variants" "${B256[@]}" \
@@ -291,7 +291,7 @@ add 9 amazon-beauty-dnn-b256@normalinit --dataset amazon-beauty --model dnn \
   --batch-size 256 --alpha-per-epoch --optimizers adam,adamw,meda,adam_ar \
   --alphas 1 --seeds "$SEEDS" --model-options '{"embedding_init": "normal"}'
 
-# 10. Follow-ups (session 4). Where MEDA beats AdamAR (Sports): the variants
+# 10. Where MEDA beats AdamAR (Sports): the variants
 # of priority 9 and lazy moments past the grid's edge (3.16/epoch was chosen).
 for batch in 256 2048; do
   SPORTS=(--dataset amazon-sports --model dnn --batch-size "$batch"
@@ -326,7 +326,7 @@ for min_count in 1 5 20; do
     --confirm-seeds "${CONFIRM%%,*}"
 done
 
-# 11. Session 5: the decay moved before the forward pass (decay on read),
+# 11. The decay moved before the forward pass (decay on read),
 # where AdamAR fails (the synthetic tail of IDs seen about once per epoch)
 # and where MEDA beats it (Sports at 256), and on Books.
 add 11 synthetic-mincount1-dnn-b512-readdecay --dataset synthetic \
