@@ -38,17 +38,18 @@
 #   8  touch-gap statistics (CPU only)
 #   9  where the gain over AdamW comes from, batch 256 on Beauty and Toys
 #      (DNN, alpha 1/epoch, 3 seeds): moment-decay and first-touch
-#      variants, bucket substitution
-#      (AR on the rarest k of 5 user buckets, k = 0..5, and k = 5 per field),
-#      Adagrad at lr 0.03 with initial accumulator 1e-6, filtering rare
-#      users (min count 5, 7, 10), normal-init contrast
+#      variants, bucket substitution (AR on the rarest k of 5 user buckets,
+#      k = 0..5, and k = 5 per field), Adagrad at lr 0.03 with initial
+#      accumulator 1e-6, filtering rare users (min count 5, 7, 10),
+#      normal-init contrast
 #  10  moment-decay and first-touch variants and lazy moments at alpha
-#      10/epoch on Sports (where MEDA beats AdamAR); MEDA and SAM on Books with WDL; Books DNN at 256: AdamW below its grid
-#      edge, seeds 1, 2; Adagrad at lr 0.03 / accumulator 1e-6 at batch 2048;
-#      the synthetic tail (min_count 1, 5, 20: which rare IDs keep a row)
-#  11  decay on read (adam_ar_decay_on_read: the AR decay before
-#      the forward pass) on the synthetic tail (min_count 1, 5; lazy moments
-#      at min_count 1), Books DNN at 2048, Sports DNN at 256
+#      10/epoch on Sports (where MEDA beats AdamAR); MEDA and SAM on Books
+#      with WDL; Books DNN at 256: AdamW below its grid edge, seeds 1, 2;
+#      Adagrad at lr 0.03 / accumulator 1e-6 at batch 2048; the synthetic
+#      tail (min_count 1, 5, 20: which rare IDs keep a row)
+#  11  decay on read (adam_ar_decay_on_read: the AR decay before the forward
+#      pass) on the synthetic tail (min_count 1, 5; lazy moments at
+#      min_count 1), Books DNN at 2048, Sports DNN at 256
 #
 # Alphas are stated per epoch (--alpha-per-epoch: a run uses alpha /
 # steps_per_epoch per step, the same total decay per epoch at any batch size;
