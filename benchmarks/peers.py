@@ -553,8 +553,8 @@ def markdown_table(num_rows: int, result: dict) -> str:
   return "\n".join(lines)
 
 
-def summary_table(results: dict) -> str:
-  """Median ms per table size (rows) and contender (columns)."""
+def summary_table(results: dict, statistic: str = "median_s") -> str:
+  """ms per table size (rows) and contender (columns): median or min."""
   names = [
     n for n in CONTENDERS if any(n in r["contenders"] for r in results.values())
   ]
@@ -564,7 +564,7 @@ def summary_table(results: dict) -> str:
   ]
   for num_rows, result in results.items():
     cells = [
-      f"{result['contenders'][n]['median_s'] * 1e3:.1f}"
+      f"{result['contenders'][n][statistic] * 1e3:.1f}"
       if n in result["contenders"]
       else ""
       for n in names
@@ -667,6 +667,8 @@ def main(argv=None) -> dict:
   report["results"] = results
   print("median ms per train step\n")
   print(summary_table(results))
+  print("\nmin ms per train step (the least disturbed by other load)\n")
+  print(summary_table(results, "min_s"))
   print(f"\nload average at the end {_load(report['loadavg_end'])}")
   if args.out:
     pathlib.Path(args.out).write_text(json.dumps(report, indent=1))
