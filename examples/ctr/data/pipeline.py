@@ -89,10 +89,10 @@ class BatchIterator:
       return np.arange(n)
     return np.random.default_rng([self.seed, epoch]).permutation(n)
 
-  def _batches(self, epoch: int) -> Iterator[Batch]:
+  def _batches(self, epoch: int, start: int = 0) -> Iterator[Batch]:
     order = self.order(epoch)
     b = self.batch_size
-    for k in range(len(self)):
+    for k in range(start, len(self)):
       idx = order[k * b : (k + 1) * b]
       if self.shuffle:
         idx = np.sort(idx)
@@ -114,10 +114,29 @@ class BatchIterator:
       weights[n:] = 0.0
     return Batch(feats, labels.astype(np.float32, copy=False), weights)
 
-  def epoch(self, epoch: int = 0) -> Iterator[Batch]:
-    """The batches of one epoch, assembled ahead in a background thread."""
+  def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
+    """The batches of one epoch, assembled ahead in a background thread.
+
+    Args:
+      epoch: the epoch (fixes the permutation when shuffling).
+      start: skip the epoch's first ``start`` batches (a run resumed in the
+        middle of an epoch); the others are those of ``epoch(epoch)``.
+
+    Returns:
+      An iterator over the batches ``start, start + 1, ...`` of the epoch.
+
+    Example:
+      >>> split = schema.Split({"a": np.arange(6, dtype=np.int32)},
+      ...                      np.ones(6, np.float32))
+      >>> it = BatchIterator(split, 2, shuffle=True, seed=1)
+      >>> full = [b.features["a"].tolist() for b in it.epoch(3)]
+      >>> full[1:] == [b.features["a"].tolist() for b in it.epoch(3, 1)]
+      True
+    """
+    if not 0 <= start <= len(self):
+      raise ValueError(f"start must be in 0..{len(self)}, got {start}")
     if self.prefetch <= 0:
-      yield from self._batches(epoch)
+      yield from self._batches(epoch, start)
       return
     q: queue.Queue = queue.Queue(maxsize=self.prefetch)
     stop = threading.Event()
@@ -134,7 +153,7 @@ class BatchIterator:
 
     def worker():
       try:
-        for batch in self._batches(epoch):
+        for batch in self._batches(epoch, start):
           if not put(batch):
             return
         put(done)
