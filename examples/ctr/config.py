@@ -101,7 +101,8 @@ class Config:
       AdagradAR on the tables (``adam_ar`` is trained lazy too) and
       ``optax.adam`` / ``optax.adagrad`` on the dense weights, i.e. the
       dense runner's ``adam_ar_lazy`` / ``adagrad_ar`` with
-      ``ar_tables_only``. Only with those optimizers, no mesh.
+      ``ar_tables_only``. Only with those optimizers; with a ``mesh``
+      each ``model`` shard updates the unique rows it owns.
     batch_ids_as_candidates: pass each batch's IDs to ``adam_ar``,
       ``adam_ar_lazy`` and ``adagrad_ar`` as their update's
       ``candidate_rows``, so that their touched test
@@ -177,11 +178,6 @@ class Config:
       raise ValueError(
         f"sparse_updates supports the optimizers {SPARSE_OPTIMIZERS}, got "
         f"{unsupported}; run those without --sparse-updates"
-      )
-    if self.mesh is not None:
-      raise ValueError(
-        "sparse_updates does not support a mesh yet: drop --mesh or "
-        "--sparse-updates"
       )
     if not self.ar_tables_only:
       raise ValueError(

@@ -255,14 +255,73 @@ def place_train_state(
   Returns:
     ``((params, opt_state, rest), (their shardings))``.
   """
+  (params, rest), (param_sh, rest_sh) = place_params(
+    params, rest, table_mask, mesh
+  )
+  opt_sh = opt_state_shardings(tx, params, param_sh, mesh)
+  opt_state = jax.jit(tx.init, out_shardings=opt_sh)(params)
+  return (params, opt_state, rest), (param_sh, opt_sh, rest_sh)
+
+
+def place_params(
+  params: Any, rest: Any, table_mask: Any, mesh: Mesh
+) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+  """Pads the tables and places ``params`` and ``rest`` on ``mesh``.
+
+  Tables are padded (:func:`pad_tables`) and split by rows over ``model``;
+  everything else is replicated. Every process passes the same values (the
+  same seed) and keeps its own shards (:func:`shard_tree`).
+
+  Returns:
+    ``((params, rest), (their shardings))``.
+  """
   params = pad_tables(params, table_mask, model_axis_size(mesh))
   param_sh = param_shardings(params, table_mask, mesh)
-  opt_sh = opt_state_shardings(tx, params, param_sh, mesh)
   rest_sh = jax.tree.map(lambda _: replicated(mesh), rest)
-  params = jax.device_put(params, param_sh)
-  opt_state = jax.jit(tx.init, out_shardings=opt_sh)(params)
-  rest = jax.device_put(rest, rest_sh)
-  return (params, opt_state, rest), (param_sh, opt_sh, rest_sh)
+  return (
+    (shard_tree(params, param_sh), shard_tree(rest, rest_sh)),
+    (param_sh, rest_sh),
+  )
+
+
+def rows_or_replicated(tree: Any, mesh: Mesh) -> Any:
+  """Shardings of a sparse row optimizer's state: rows over ``model``.
+
+  Every leaf with rows (moments, ``last_step``) is split like its table
+  (:func:`row_sharding`); scalars (the step count) are replicated.
+  """
+  return jax.tree.map(
+    lambda x: row_sharding(mesh) if np.ndim(x) else replicated(mesh), tree
+  )
+
+
+def gather_owned_rows(table: jax.Array, ids: jax.Array, mesh: Mesh):
+  """``table[ids]`` of a table split by rows over ``model``; zeros past it.
+
+  Each ``model`` shard gathers the ids that fall in its block of rows
+  (zeros for the others) and the results are summed over ``model``: one
+  all-reduce of ``ids.shape + table.shape[1:]``, never the table. ``ids``
+  and the result are replicated. Ids ``>= rows`` (padding) give zeros, as
+  in :func:`optax_ar.gather_rows`.
+
+  Example:
+    >>> mesh = create_mesh("1x1", jax.devices()[:1])
+    >>> gather_owned_rows(jnp.arange(6.0).reshape(3, 2),
+    ...                   jnp.array([2, 3]), mesh).tolist()
+    [[4.0, 5.0], [0.0, 0.0]]
+  """
+
+  def local(table, ids):
+    num_rows = table.shape[0]
+    local_ids = ids - jax.lax.axis_index(MODEL_AXIS) * num_rows
+    owned = (local_ids >= 0) & (local_ids < num_rows)
+    local_ids = jnp.where(owned, local_ids, num_rows)
+    rows = table.at[local_ids].get(mode="fill", fill_value=0)
+    return jax.lax.psum(rows, MODEL_AXIS)
+
+  return jax.shard_map(
+    local, mesh=mesh, in_specs=(P(MODEL_AXIS), P()), out_specs=P()
+  )(table, ids)
 
 
 def with_sharded_batch(step: Any, mesh: Mesh) -> Any:
@@ -278,6 +337,48 @@ def with_sharded_batch(step: Any, mesh: Mesh) -> Any:
 
   sharded_step.jitted = step
   return sharded_step
+
+
+def process_rows(batch_size: int, mesh: Mesh) -> slice:
+  """The rows of a global batch that this process's devices hold.
+
+  Under ``jax.distributed`` each process feeds only the devices it owns;
+  batches are split over ``data`` (:func:`batch_sharding`), so a process
+  needs the contiguous block of the ``data`` shards of its devices (the
+  whole batch in one process, or when ``data`` is 1).
+
+  Example:
+    >>> process_rows(8, create_mesh("1x1", jax.devices()[:1]))
+    slice(0, 8, None)
+  """
+  indices = batch_sharding(mesh).addressable_devices_indices_map((batch_size,))
+  blocks = {index[0].indices(batch_size)[:2] for index in indices.values()}
+  start = min(a for a, _ in blocks)
+  stop = max(b for _, b in blocks)
+  if sum(b - a for a, b in blocks) != stop - start:
+    raise ValueError(
+      "this process's devices hold no contiguous block of the batch; build "
+      "the mesh with each process's devices in consecutive data rows"
+    )
+  return slice(start, stop)
+
+
+def put_process_batch(local: Any, batch_size: int, mesh: Mesh) -> Any:
+  """A global batch (split over ``data``) from this process's rows of it.
+
+  ``local`` holds rows :func:`process_rows` of the global batch of
+  ``batch_size`` examples; every process passes its own rows and together
+  they form the global array (``jax.make_array_from_process_local_data``).
+  With one process this is :func:`shard_tree` of the whole batch.
+  """
+  by_batch = batch_sharding(mesh)
+
+  def put(x):
+    x = np.asarray(x)
+    shape = (batch_size, *x.shape[1:])
+    return jax.make_array_from_process_local_data(by_batch, x, shape)
+
+  return jax.tree.map(put, local)
 
 
 def check_batch_size(batch_size: int, mesh: Mesh, what: str = "batch") -> None:

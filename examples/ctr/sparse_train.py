@@ -27,8 +27,20 @@ This is exactly the dense runner's ``adam_ar_lazy`` (and ``adagrad_ar``) with
 optax transformation (no decay) on the dense weights. ``adam_ar`` is accepted
 and trained with the same lazy moments (the sparse path cannot move an
 untouched row by its momentum); the run records ``lazy: True``. Not
-supported (clear errors): other optimizers (MEDA included), a mesh, and
+supported (clear errors): other optimizers (MEDA included) and
 ``ar_tables_only=False``.
+
+On a ``("data", "model")`` mesh (``--mesh DxM``) the tables and their
+optimizer state are split by rows over ``model`` (padded like the dense
+path's, :func:`examples.ctr.sharding.place_params`) and the batch over
+``data``. The step deduplicates the global batch's ids on the devices
+(``jnp.unique`` with the same static capacity: every process feeds only its
+share of the batch, so no host sees all of them), gathers the unique rows
+with one all-reduce of ``(capacity, dim)`` over ``model``
+(:func:`examples.ctr.sharding.gather_owned_rows`), sums their gradients over
+``data``, and updates each table through :func:`optax_ar.shard_rows`: every
+``model`` shard updates only the unique rows it owns, in place. No
+collective moves a table.
 
 The state is the runner's :class:`examples.ctr.train.TrainState` whose
 ``params`` and ``rest`` are those of the dense path (evaluation, metrics and
@@ -53,6 +65,7 @@ from flax import nnx
 import optax_ar
 from examples.ctr import models
 from examples.ctr import optimizers
+from examples.ctr import sharding
 from examples.ctr.config import SPARSE_OPTIMIZERS
 from examples.ctr.config import Config
 from examples.ctr.data import schema
@@ -201,6 +214,7 @@ def init(
   alpha: float,
   params: Any,
   fields: Sequence[schema.FieldSpec],
+  mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[SparseSpec, SparseOptState]:
   """The spec and initial optimizer state of a sparse run of ``params``.
 
@@ -208,8 +222,12 @@ def init(
     config: gives the batch size and the hyperparameters.
     optimizer: a name of :data:`examples.ctr.config.SPARSE_OPTIMIZERS`.
     alpha: the AR decay per skipped step.
-    params: the model's ``nnx.Param`` state.
+    params: the model's ``nnx.Param`` state; with a ``mesh``, already
+      padded and placed (:func:`examples.ctr.sharding.place_params`).
     fields: the dataset's fields (their bag sizes fix the capacities).
+    mesh: a ``("data", "model")`` mesh, or None for one device. The table
+      optimizer is then wrapped in :func:`optax_ar.shard_rows` and its
+      state is split by rows like the tables.
 
   Returns:
     ``(spec, opt_state)``.
@@ -219,10 +237,31 @@ def init(
   tables = nnx.to_pure_dict(table_state)
   capacities = table_capacities(tables, fields, config.batch_size)
   spec = create_optimizers(config, optimizer, alpha, capacities)
-  opt_state = SparseOptState(
-    spec.table_opt.init(tables), spec.dense_tx.init(dense)
+  if mesh is None:
+    table_opt_state = spec.table_opt.init(tables)
+    dense_opt_state = spec.dense_tx.init(dense)
+  else:
+    table_opt = optax_ar.shard_rows(spec.table_opt, mesh, sharding.MODEL_AXIS)
+    spec = dataclasses.replace(spec, table_opt=table_opt)
+    table_opt_state = jax.jit(table_opt.init)(tables)
+    dense_opt_state = jax.jit(
+      spec.dense_tx.init, out_shardings=sharding.replicated(mesh)
+    )(dense)
+  return spec, SparseOptState(table_opt_state, dense_opt_state)
+
+
+def opt_state_shardings(
+  opt_state: SparseOptState, mesh: jax.sharding.Mesh
+) -> SparseOptState:
+  """Shardings of a sparse run's optimizer state on ``mesh``.
+
+  The table optimizer's per-row leaves are split by rows over ``model``,
+  its step count and the dense weights' optax state are replicated.
+  """
+  return SparseOptState(
+    sharding.rows_or_replicated(opt_state.tables, mesh),
+    jax.tree.map(lambda _: sharding.replicated(mesh), opt_state.dense),
   )
-  return spec, opt_state
 
 
 def dedup_batch(
@@ -261,19 +300,56 @@ def _lookup(unique_rows: Tables, inverse: dict[str, Any]) -> Rows:
   }
 
 
-def _make_jitted_step(graphdef: nnx.GraphDef, spec: SparseSpec):
-  """The jitted ``step(state, row_batch) -> (state, {"loss"})`` (donated)."""
+def unique_on_device(
+  features: dict[str, jax.Array], capacities: dict[str, tuple[int, int]]
+) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+  """:func:`dedup_batch`'s ``(ids, inverse)``, computed under ``jit``.
 
-  def train_step(state: Any, batch: RowBatch):
+  ``jnp.unique`` with the static capacity gives the same sorted ids, padded
+  with the table's rows, and the same inverse as the host's
+  :func:`optax_ar.unique_rows` (which also checks the capacity: here more
+  unique ids than slots would be dropped, so capacities are at least the
+  batch's ``batch * bag`` or the table's rows).
+  """
+  ids, inverse = {}, {}
+  for name, (rows, capacity) in capacities.items():
+    x = features[name]
+    unique, where = jnp.unique(
+      x.ravel(), size=capacity, fill_value=rows, return_inverse=True
+    )
+    ids[name] = unique.astype(jnp.int32)
+    inverse[name] = where.reshape(x.shape[0], -1).astype(jnp.int32)
+  return ids, inverse
+
+
+def _make_jitted_step(
+  graphdef: nnx.GraphDef,
+  spec: SparseSpec,
+  mesh: jax.sharding.Mesh | None = None,
+  shardings: Any = None,
+):
+  """The jitted ``step(state, batch) -> (state, {"loss"})`` (donated).
+
+  Without a mesh the batch is a :class:`RowBatch`; with one it is a
+  :class:`Batch` split over ``data``, deduplicated on the devices.
+  """
+  if mesh is None:
+    gather = optax_ar.gather_rows
+  else:
+
+    def gather(table, ids):
+      return sharding.gather_owned_rows(table, ids, mesh)
+
+  def update(state: Any, batch: Batch, ids, inverse):
     table_state, dense = split_params(state.params)
     tables = nnx.to_pure_dict(table_state)
-    row_ids = _ids_like(tables, batch.ids)
-    rows = jax.tree.map(optax_ar.gather_rows, tables, row_ids)
+    row_ids = _ids_like(tables, ids)
+    rows = jax.tree.map(gather, tables, row_ids)
 
     def loss_fn(dense, rows):
       model = nnx.merge(graphdef, table_state, dense, state.rest)
       logits = model.forward_from_embeddings(
-        _lookup(rows, batch.inverse), batch.features
+        _lookup(rows, inverse), batch.features
       )
       losses = optax.sigmoid_binary_cross_entropy(logits, batch.labels)
       total = jnp.sum(losses * batch.weights)
@@ -298,11 +374,33 @@ def _make_jitted_step(graphdef: nnx.GraphDef, spec: SparseSpec):
       "loss": loss
     }
 
-  return jax.jit(train_step, donate_argnums=0)
+  if mesh is None:
+
+    def train_step(state: Any, batch: RowBatch):
+      return update(state, batch, batch.ids, batch.inverse)
+
+    return jax.jit(train_step, donate_argnums=0)
+
+  by_batch = sharding.batch_sharding(mesh)
+
+  def mesh_step(state: Any, batch: Batch):
+    ids, inverse = unique_on_device(batch.features, spec.capacities)
+    inverse = jax.lax.with_sharding_constraint(inverse, by_batch)
+    return update(state, batch, ids, inverse)
+
+  return jax.jit(
+    mesh_step,
+    donate_argnums=0,
+    in_shardings=(shardings, by_batch),
+    out_shardings=(shardings, sharding.replicated(mesh)),
+  )
 
 
 def make_train_step(
-  graphdef: nnx.GraphDef, spec: SparseSpec
+  graphdef: nnx.GraphDef,
+  spec: SparseSpec,
+  mesh: jax.sharding.Mesh | None = None,
+  shardings: Any = None,
 ) -> Callable[[Any, Batch], tuple[Any, Any]]:
   """``train_step(state, batch) -> (state, {"loss": mean loss})``.
 
@@ -311,7 +409,15 @@ def make_train_step(
   size and capacities). ``train_step.jitted`` is the jitted function
   (``jitted(state, dedup_batch(batch, spec.capacities))``). Each call
   builds a new step: :func:`examples.ctr.train.make_train_step` caches it.
+
+  With a ``mesh`` (and the state's ``shardings``), the jitted step takes
+  the :class:`Batch` split over ``data`` and deduplicates on the devices
+  (:func:`unique_on_device`); ``train_step`` splits a host batch
+  (:func:`examples.ctr.sharding.with_sharded_batch`).
   """
+  if mesh is not None:
+    jitted = _make_jitted_step(graphdef, spec, mesh, shardings)
+    return sharding.with_sharded_batch(jitted, mesh)
   jitted = _make_jitted_step(graphdef, spec)
 
   def train_step(state, batch):

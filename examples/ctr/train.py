@@ -168,7 +168,8 @@ def create_train_state(
   """Creates the model and optimizer and splits them into a TrainState.
 
   With ``config.sparse_updates`` the optimizer state is the sparse path's
-  (:func:`examples.ctr.sparse_train.init`). With a ``mesh``, the per-ID
+  (:func:`examples.ctr.sparse_train.init`, its table state split by rows
+  like the tables on a mesh). With a ``mesh``, the per-ID
   tables are padded with zero rows to a multiple of the ``model`` axis and
   every leaf of the state is placed on its sharding
   (:func:`examples.ctr.sharding.place_train_state`).
@@ -180,11 +181,28 @@ def create_train_state(
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   table_mask = models.per_id_table_mask(params)
   if config.sparse_updates:
-    spec, opt_state = sparse_train.init(
-      config, optimizer, alpha, params, fields
+    if mesh is None:
+      spec, opt_state = sparse_train.init(
+        config, optimizer, alpha, params, fields
+      )
+      state = TrainState(params, opt_state, rest)
+      return Setup(graphdef, eval_graphdef, state, table_mask, spec)
+    (params, rest), (param_sh, rest_sh) = sharding.place_params(
+      params, rest, table_mask, mesh
     )
-    state = TrainState(params, opt_state, rest)
-    return Setup(graphdef, eval_graphdef, state, table_mask, spec)
+    spec, opt_state = sparse_train.init(
+      config, optimizer, alpha, params, fields, mesh
+    )
+    opt_sh = sparse_train.opt_state_shardings(opt_state, mesh)
+    return Setup(
+      graphdef,
+      eval_graphdef,
+      TrainState(params, opt_state, rest),
+      table_mask,
+      spec,
+      mesh,
+      TrainState(param_sh, opt_sh, rest_sh),
+    )
   spec = create_optimizer(config, optimizer, alpha, table_mask, buckets)
   if mesh is None:
     state = TrainState(params, spec.tx.init(params), rest)
@@ -230,7 +248,7 @@ def make_train_step(
   key = ("train", graphdef, spec.static_key, mesh)
   if key not in _STEP_CACHE:
     if isinstance(spec, sparse_train.SparseSpec):
-      step = sparse_train.make_train_step(graphdef, spec)
+      step = sparse_train.make_train_step(graphdef, spec, mesh, shardings)
     else:
       step = _make_train_step(graphdef, spec, mesh, shardings)
       if mesh is not None:

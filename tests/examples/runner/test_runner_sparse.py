@@ -208,7 +208,6 @@ def test_resume_with_the_other_path_is_rejected(sparse_run):
     (dict(optimizer="adam"), "supports the optimizers"),
     (dict(optimizer="meda"), "supports the optimizers"),
     (dict(mode="compare", optimizers=("adam_ar", "adamw")), "'adamw'"),
-    (dict(optimizer="adam_ar", mesh="2x4"), "mesh"),
     (dict(optimizer="adagrad_ar", ar_tables_only=False), "ar_tables_only"),
   ],
 )
