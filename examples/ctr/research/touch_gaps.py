@@ -4,7 +4,7 @@ Usage: ``python -m examples.ctr.research.touch_gaps --dataset amazon-sports
 --data-path ../shared/data --batch-sizes 2048,256``.
 
 AdamAR decays a row by ``min(1, alpha * I)`` when it is touched after ``I``
-skipped steps (SPEC.md section 2), so the distribution of ``I`` over the
+skipped steps (the AdamAR rule), so the distribution of ``I`` over the
 training order says what the decay does on a dataset: where every row is
 touched every few dozen steps, AdamAR is a lazy uniform weight decay (the
 total decay of a row over an epoch is about ``alpha * steps_per_epoch``

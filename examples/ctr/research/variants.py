@@ -4,7 +4,7 @@ Usage: ``tx = adam_ar_decay_moments(1e-3, 1e-3, mask=table_mask)``.
 
 All three are Adam with dense moments (every row's ``m`` and ``v`` follow
 ``optax.scale_by_adam`` every step, as the runner's ``adam_ar``), the
-interval rule of SPEC.md section 2 on the raw gradient, and one change:
+AdamAR interval rule on the raw gradient, and one change:
 
 * :func:`adam_ar_decay_moments`: a touched row's moments are shrunk by the
   same ``1 - lam`` as its value, so ``lam = 1`` is a full reset of the row
@@ -92,7 +92,7 @@ def init_last_step(params: Any, flat_decayed: Sequence[bool]) -> Any:
 def _interval_lam(
   grad: jax.Array, last: jax.Array, step: jax.Array, alpha: float
 ) -> tuple[jax.Array, jax.Array]:
-  """``(touched, lam)`` of SPEC.md section 2 for one leaf."""
+  """``(touched, lam)`` of the AdamAR rule for one leaf."""
   touched = touched_rows(grad)
   lam, _ = _row_state.touched_decay(alpha, step, last, touched)
   return touched, lam
@@ -183,7 +183,7 @@ def adam_ar_decay_moments(
 
   At step :math:`k` with raw gradient :math:`g`, for a decayed row
   :math:`j` with :math:`\lambda_j = [g_j \ne 0] \min(1, \alpha I_j)`
-  (SPEC.md section 2):
+  (the AdamAR rule):
 
   .. math::
 
@@ -320,7 +320,7 @@ def bucket_substitution(
   The AdamW rows decay by :math:`\eta w = \alpha` every step, touched or
   not, exactly as the runner's ``adamw`` (``optax.adamw`` with
   ``weight_decay = alpha / lr`` masked to the tables); the AR rows follow
-  SPEC.md section 2. No AR rows is the runner's AdamW; all rows of every
+  the AdamAR rule. No AR rows is the runner's AdamW; all rows of every
   table AR is its ``adam_ar``.
 
   Args:
