@@ -43,6 +43,7 @@ def test_first_step_uses_the_initial_accumulator(name, acc):
   for key in ("table", "w"):
     g = np.asarray(GRADS[key], np.float64)
     want = -lr * g / np.sqrt(expected_acc + g**2 + EPS)
+    # One float32 step against float64: a few roundings, 8 * eps32 = 1e-6.
     np.testing.assert_allclose(updates[key], want, rtol=1e-5, atol=1e-12)
 
 
@@ -51,6 +52,7 @@ def test_small_accumulator_gives_much_larger_steps_on_tiny_gradients():
   _, small = _first_update("adagrad", adagrad_initial_accumulator=1e-6)
   ratio = float(jnp.abs(small["table"][0, 0]) / jnp.abs(default["table"][0, 0]))
   # sqrt(0.1 + 1e-8 + 1e-7) / sqrt(1e-6 + 1e-8 + 1e-7) = 300.2
+  # 300.2 is itself rounded to 4 digits: rel 1e-3 is the value's precision.
   assert ratio == pytest.approx(300.2, rel=1e-3)
 
 
@@ -65,6 +67,7 @@ def test_sparse_path_gets_the_accumulator():
   spec = sparse_train.create_optimizers(config, "adagrad_ar", 0.0, {})
   assert spec.hyperparams["initial_accumulator_value"] == 1e-3
   table_state = spec.table_opt.init({"t": jnp.zeros((3, 2))})
+  # float32(1e-3) against 1e-3: half an ulp, eps32 / 2 = 6e-8.
   np.testing.assert_allclose(table_state.sum_of_squares["t"], 1e-3, rtol=1e-6)
   dense_state = spec.dense_tx.init({"w": jnp.zeros(2)})
   np.testing.assert_allclose(

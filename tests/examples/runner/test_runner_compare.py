@@ -38,6 +38,7 @@ def test_select_by_last_or_best_epoch_and_seed_mean():
   ]
   assert compare.select_alphas(runs, "last")[0] == {"o": 2.0}
   assert compare.select_alphas(runs, "best")[0] == {"o": 1.0}
+  # A float64 mean of two values: approx's default rel 1e-6 is ample.
   assert compare.select_alphas(runs, "last")[1][("o", 1.0)] == pytest.approx(
     0.61
   )

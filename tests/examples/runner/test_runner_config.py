@@ -9,6 +9,7 @@ from examples.ctr import main
 
 def test_alpha_grid_is_the_papers():
   grid = np.asarray(config_lib.ALPHA_GRID)
+  # float64 log10 of decimal literals: within an ulp (default rtol 1e-7).
   np.testing.assert_allclose(np.log10(grid), np.arange(-6.5, -0.5, 0.5))
   assert len(grid) == 12
 
