@@ -31,6 +31,8 @@ def test_row_touched_every_step_is_never_decayed():
   for _ in range(10):
     updates, state = update(grads, state, params)
     np.testing.assert_array_equal(updates, 0.0)
+  # Exact: untouched rows get lam = 0 by a select, and 0 * theta = 0;
+  # last_step holds integers.
   np.testing.assert_array_equal(state.last_step.ravel(), [10, 0])
 
 
@@ -45,6 +47,7 @@ def test_first_touch_at_step_k_sees_interval_k_minus_1():
     updates, state = update(zero, state, params)
     np.testing.assert_array_equal(updates, 0.0)  # untouched: no decay
   updates, state = update(one, state, params)  # k = 7, I = 6
+  # float32(alpha) * 6 * 3: two roundings (2 * eps32 = 2.4e-7 < 1e-6).
   np.testing.assert_allclose(updates, -alpha * 6 * 3.0, rtol=1e-6)
   assert int(state.last_step[0, 0]) == 7
 
@@ -59,6 +62,8 @@ def test_decay_clips_at_one_and_wipes_the_row():
     _, state = update(grads, state, params)
   updates, state = update(jnp.ones((2, 2)), state, params)  # row 0: I = 5
   new_params = optax.apply_updates(params, updates)
+  # Exact: lam clips to 1.0 and theta - 1.0 * theta is 0 in IEEE arithmetic;
+  # row 1 is touched every step (lam = 0, an exact no-op).
   np.testing.assert_array_equal(new_params[0], 0.0)
   np.testing.assert_array_equal(new_params[1], params[1])
 
@@ -71,6 +76,7 @@ def test_decay_is_not_scaled_by_learning_rate():
   _, state = tx.update(zero, state, params)
   _, state = tx.update(zero, state, params)
   updates, _ = tx.update(one, state, params)  # I = 2: lam = 0.2
+  # float32(0.1) * 2 + float32(1e-6): three roundings, < 1e-6.
   np.testing.assert_allclose(updates, -0.2 - 1e-6, rtol=1e-6)
 
 
@@ -83,6 +89,7 @@ def test_alpha_schedule_is_evaluated_at_the_step_count():
   for _ in range(3):
     _, state = tx.update(zero, state, params)
   updates, _ = tx.update(one, state, params)  # k = 4, I = 3, alpha = 0.03
+  # float32(0.01) * 3 * 3: a few roundings, < 1e-6 (1e-5 stated).
   np.testing.assert_allclose(updates, -0.09, rtol=1e-5)
 
 
@@ -96,6 +103,7 @@ def test_rows_of_higher_rank_leaves_and_scalars():
   _, state = tx.update(grads, state, params)
   grads = {"cube": jnp.zeros((3, 2, 2)).at[1, 1, 0].set(5.0), "s": 1.0}
   updates, state = tx.update(grads, state, params)
+  # 0.25 * 1 and 0.25 * 2: exact in binary; untouched rows exactly 0.
   np.testing.assert_allclose(updates["cube"][1], -0.25)
   np.testing.assert_array_equal(updates["cube"][0], 0.0)
   np.testing.assert_allclose(updates["s"], -0.5)
@@ -114,6 +122,7 @@ def test_mask_restricts_decay_to_selected_leaves():
     _, state = tx.update(grads, state, params)
     grads = {k: jnp.ones((2, 2)) for k in params}
     updates, _ = tx.update(grads, state, params)
+    # 0.5 * 1: exact; the masked leaf gets no decay: exactly 0.
     np.testing.assert_allclose(updates["table"], -0.5)
     np.testing.assert_array_equal(updates["dense"], 0.0)
 
@@ -156,6 +165,9 @@ def test_after_clip_by_global_norm_matches_reference():
     for k, ref in refs.items():
       ref.step(grads[k] * scale, lr=1e-2, alpha=0.05)
   for k, ref in refs.items():
+    # float32 against the float64 reference over 40 steps: two roundings of
+    # theta per step, 2 * 40 * eps32 = 1e-5 (the clip norm is one more);
+    # gradients are given, not summed: no cancellation for Adam to amplify.
     np.testing.assert_allclose(ours[k], ref.theta, rtol=2e-5, atol=2e-6)
 
 
@@ -182,13 +194,19 @@ def test_inside_partition_and_masked():
   )
   for tx in (partitioned, masked, via_mask_arg):
     result, _ = _train(tx, params, grads_seq)
+    # The same elementwise arithmetic in three compositions: an ulp or so,
+    # and nothing feeds back (the gradients are given).
     np.testing.assert_allclose(result["table"], table_alone, rtol=1e-6)
     np.testing.assert_allclose(result["dense"], dense_alone, rtol=1e-6)
 
 
 def test_multi_steps_counts_optimizer_steps_not_micro_batches():
   params, grads_seq = _sparse_problem(2, steps=24)
-  every = 3
+  # Multiples of 1/8 averaged in pairs: MultiSteps' running mean and np.mean
+  # are both exact, so both paths see the same gradients (an inexact mean
+  # that nearly cancels would differ by an ulp, which Adam amplifies).
+  grads_seq = jax.tree.map(lambda g: np.round(g * 8) / 8, grads_seq)
+  every = 2
   tx = optax.MultiSteps(optax_ar.adam_ar(1e-2, 0.05), every_k_schedule=every)
   ours, state = _train(tx, params, grads_seq)
   assert int(state.inner_opt_state.count) == len(grads_seq) // every
@@ -203,6 +221,8 @@ def test_multi_steps_counts_optimizer_steps_not_micro_batches():
     optax_ar.adam_ar(1e-2, 0.05), params, averaged
   )
   for k in params:
+    # The same gradients (exact means): an ulp or so per step of elementwise
+    # arithmetic over 12 optimizer steps, 12 * eps32 = 1.4e-6 (rtol 1e-5).
     np.testing.assert_allclose(ours[k], expected[k], rtol=1e-5, atol=1e-6)
   np.testing.assert_array_equal(
     state.inner_opt_state.last_step["table"],
@@ -219,7 +239,10 @@ def test_apply_if_finite_skips_a_nan_step_entirely():
   )
   updates, new_state = jax.jit(tx.update)(bad, state, params)
   jax.tree.map(
-    np.testing.assert_array_equal, updates, jax.tree.map(jnp.zeros_like, params)
+    # Exact: apply_if_finite selects zeros and the old state.
+    np.testing.assert_array_equal,
+    updates,
+    jax.tree.map(jnp.zeros_like, params),
   )
   jax.tree.map(
     np.testing.assert_array_equal, new_state.inner_state, state.inner_state
@@ -381,4 +404,5 @@ def test_inner_is_lazy_needs_lazy_and_skips_the_wrappers_restore():
       updates, state = jax.jit(tx.update)(g, state, p)
       p = optax.apply_updates(p, updates)
     results.append(p)
+  # Bitwise: adam_ar(lazy=True) is this composition, the same program.
   np.testing.assert_array_equal(results[0], results[1])  # the same program
