@@ -67,6 +67,9 @@ def test_candidates_give_the_full_test_bitwise(make):
     jax.tree.leaves((got_params, got_state)),
     strict=True,
   ):
+    # Bitwise by contract: candidates only choose which rows are tested for a
+    # nonzero gradient; the update is the same IEEE elementwise arithmetic on
+    # the same values (XLA:CPU neither contracts nor reassociates it).
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
   # The stream decays: the test is not vacuous.
   assert int(np.min(want_state.last_step["table"])) < STEPS - 10
@@ -78,6 +81,7 @@ def test_a_zero_gradient_candidate_is_not_touched():
   state = tx.init(params)
   grads = jnp.array([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
   _, state = tx.update(grads, state, params, candidate_rows=jnp.array([0, 1]))
+  # Integers, set by exact tests (is a gradient row nonzero).
   np.testing.assert_array_equal(state.last_step.ravel(), [1, 0, 0])
 
 
@@ -96,6 +100,7 @@ def test_higher_rank_leaf_and_multidimensional_ids():
   ids = jnp.array([[3, 0], [4, 9]])
   got = optax_ar.touched_rows_among(g, ids)
   assert got.shape == (5, 1, 1)
+  # Booleans from the exact test g != 0.
   np.testing.assert_array_equal(got, optax_ar.touched_rows(g))
 
 

@@ -63,4 +63,6 @@ def test_save_restore_continue_is_bitwise_uninterrupted(make, tmp_path):
     fresh_tx, restored["params"], restored["opt_state"], range(10, 20)
   )
   for k in init_params:
+    # Bitwise by contract: the restored values are the saved ones, and the
+    # same compiled step runs on them (XLA:CPU is deterministic).
     np.testing.assert_array_equal(resumed[k], uninterrupted[k])

@@ -38,6 +38,7 @@ def test_resets_table_moments_and_last_step(tx):
   new_params, new_state = optax_ar.reset_leaves(tx, params, state, MASK)
   fresh = tx.init(new_params)
 
+  # Exact: a reset copies values (init or the old ones), no arithmetic.
   np.testing.assert_array_equal(new_params["table"], 0.0)
   np.testing.assert_array_equal(new_params["dense"], params["dense"])
   np.testing.assert_array_equal(new_state.last_step["table"], 0)
@@ -79,8 +80,10 @@ def test_reset_to_given_init_and_keeps_hyperparams():
   new_params, new_state = optax_ar.reset_leaves(
     tx, params, state, MASK, init_params=init
   )
+  # Exact: copied from init_params.
   np.testing.assert_array_equal(new_params["table"], 7.0)
   np.testing.assert_array_equal(new_state.inner_state[0].mu["table"], 0.0)
+  # float32(0.05) read back: half an ulp, within approx's rel 1e-6.
   assert float(new_state.hyperparams["learning_rate"]) == pytest.approx(0.05)
   assert int(new_state.inner_state[0].count) == 3
 

@@ -107,4 +107,8 @@ def test_restore_onto_another_mesh_and_continue(save_mesh, load_mesh, tmp_path):
   )
   assert params["table"].sharding.is_equivalent_to(table_rows, 2)
   for k in init:
-    np.testing.assert_allclose(params[k], reference[k], rtol=1e-6, atol=1e-7)
+    # Identical inputs, elementwise updates; other meshes may fuse them
+    # differently: an ulp per step at most, 12 * eps32 = 1.4e-6 of |theta|.
+    np.testing.assert_allclose(
+      params[k], reference[k], rtol=12 * np.finfo(np.float32).eps, atol=1e-7
+    )

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.skipif(
 
 ROWS = {"big": 48, "small": 16}
 DIM, CAPACITY, STEPS = 3, 12, 12
+# Elementwise updates of the same values, an ulp per step at most.
+RTOL = STEPS * float(np.finfo(np.float32).eps)  # 1.4e-6
 OPTIMIZERS = {
   "adam": lambda: optax_ar.sparse_adam_ar(1e-2, 0.05),
   "adam_catch_up": lambda: optax_ar.sparse_adam_ar(
@@ -77,12 +79,14 @@ def test_sharded_sparse_update_equals_single_device(name, mesh_shape):
     assert tables[k].sharding.is_equivalent_to(rows, 2)
     local = tables[k].addressable_shards[0].data.shape
     assert local == (ROWS[k] // mesh_shape[1], DIM)
-    np.testing.assert_allclose(tables[k], single[k], rtol=1e-6, atol=1e-7)
+    # Same ids and row gradients (no sums): elementwise updates, an ulp per
+    # step at most from another fusion: STEPS * eps32 = 1.4e-6 of |theta|.
+    np.testing.assert_allclose(tables[k], single[k], rtol=RTOL, atol=1e-7)
   for got, want in zip(
     _row_leaves(state), _row_leaves(single_state), strict=True
   ):
     assert got.sharding.is_equivalent_to(rows, got.ndim), got.sharding
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-7)
   assert state.count.sharding.is_fully_replicated
   assert int(state.count) == STEPS
   # Rows were really updated on their shards (and some never touched).
@@ -111,6 +115,7 @@ def test_each_shard_updates_its_rows_without_communication():
   for shard in tables["big"].addressable_shards:
     block = shard.index[0]
     moved = np.any(np.asarray(shard.data) != 0, axis=1)
+    # Exact: tables start at zero and untouched rows are never written.
     np.testing.assert_array_equal(moved, touched[block])
 
 
