@@ -36,6 +36,8 @@ def test_equals_the_generic_lazy_wrapper_around_optax_adam():
     grads,
   )
   got_p, got_s = _train(optax_ar.adam_ar(lr, alpha, lazy=True), params, grads)
+  # The same optax arithmetic on touched rows in two programs (selects on
+  # idle rows): an ulp now and then, not compounding (gradients are given).
   np.testing.assert_allclose(got_p, want_p, rtol=1e-6, atol=1e-7)
   np.testing.assert_array_equal(got_s.last_step, want_s.last_step)
   want_adam, got_adam = want_s.inner_state[0], got_s.inner_state[0]
@@ -55,6 +57,7 @@ def test_idle_rows_keep_their_params_bitwise_including_negative_zero():
   grads = jnp.array([[0.0, 0.0], [1.0, 1.0]])
   updates, _ = tx.update(grads, state, params)
   new = optax.apply_updates(params, updates)
+  # Exact: idle rows are selected, never computed.
   assert np.signbit(np.asarray(new)[0, 0])  # -0.0 stays -0.0
   np.testing.assert_array_equal(new[0], params[0])
   assert not np.array_equal(new[1], params[1])
@@ -64,6 +67,8 @@ def test_without_the_mask_it_is_optax_scale_by_adam():
   params, grads = _stream(steps=10)
   want_p, want_s = _train(optax.scale_by_adam(), params, grads)
   got_p, got_s = _train(optax_ar.scale_by_lazy_adam(), params, grads)
+  # Bitwise by contract: without touched_rows it runs optax's arithmetic
+  # unchanged (no select is inserted).
   np.testing.assert_array_equal(got_p, want_p)
   for got, want in zip(
     jax.tree.leaves(got_s), jax.tree.leaves(want_s), strict=True
@@ -111,6 +116,7 @@ def test_touched_rows_as_a_prefix_or_true_and_a_bad_tree():
   state = tx.init(params)
   touched = {"t": jnp.array([[False], [True]]), "w": True}
   _, new = tx.update(grads, state, touched_rows=touched)
+  # (1 - b1) * 1 = float32(0.1): half an ulp (the default rtol is 1e-7).
   np.testing.assert_allclose(new.mu["t"].ravel(), [0.0, 0.1])
   np.testing.assert_allclose(new.mu["w"], 0.1)
   _, new = tx.update(grads, state, touched_rows=True)
