@@ -8,7 +8,14 @@ of uniformly random ids (~40k rows). Every contender is a jitted function
 with the table and the optimizer state donated (updated in place), timed
 after warm-up; the reported time is the median over ``repeats`` rounds x
 ``--steps`` timed calls. Contenders are interleaved: each round runs every
-contender once, so a slow phase of the machine hits them all alike.
+contender once, so a slow phase of the machine hits them all alike. The
+table also gives the slowest call over the median (bimodal steps show up
+there), the median process CPU time of a call (all threads; less sensitive
+than wall time to other processes sharing the cores) and the median minor
+page faults of a call: XLA:CPU allocates a call's temporary buffers afresh,
+and glibc maps an allocation above its mmap threshold (32 MB at most) from
+the kernel each time, at one fault per 4 KiB page unless transparent huge
+pages are enabled for it (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``).
 
 Memory: only one contender's table and state are alive at a time (it is
 re-created in each round, and its first step after creation is an untimed
@@ -44,6 +51,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import resource
 import time
 from collections.abc import Callable
 
@@ -119,17 +127,33 @@ def time_dedup(num_rows: int, repeats: int = 5) -> float:
 
 
 def _timed(step, carry, inputs):
-  """A closure running ``step`` on the next input; returns its seconds."""
+  """A closure running ``step`` on the next input; returns its seconds.
+
+  It also appends ``(process CPU seconds, minor page faults)`` of each call
+  to its attribute ``stats``: CPU time is less sensitive than wall time to
+  other processes on the machine, and the faults count the fresh pages that
+  XLA's per-call temporary buffers cost.
+  """
   state = {"carry": carry, "i": 0}
 
   def call() -> float:
     args = inputs[state["i"] % len(inputs)]
     state["i"] += 1
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    cpu = time.process_time()
     start = time.perf_counter()
     state["carry"] = step(state["carry"], *args)
     jax.block_until_ready(state["carry"])
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    call.stats.append(
+      (
+        time.process_time() - cpu,
+        resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
+      )
+    )
+    return seconds
 
+  call.stats = []
   return call
 
 
@@ -412,14 +436,22 @@ def run_size(num_rows, repeats, steps, train, only):
     if c.name in names
   ]
   samples = {c.name: [] for c in contenders}
+  stats = {c.name: [] for c in contenders}
   for _ in range(repeats):
     for c in contenders:
       call = c.make()
       call()  # warm-up: compilation (first round) and fresh-buffer faults
       samples[c.name] += [call() for _ in range(steps)]
+      stats[c.name] += call.stats[1:]
       del call
   return {
-    c.name: (float(np.median(samples[c.name])), c.bytes_per_step)
+    c.name: (
+      float(np.median(samples[c.name])),
+      c.bytes_per_step,
+      float(np.median([cpu for cpu, _ in stats[c.name]])),
+      float(np.median([faults for _, faults in stats[c.name]])),
+      float(np.max(samples[c.name]) / np.median(samples[c.name])),
+    )
     for c in contenders
   }
 
@@ -435,13 +467,15 @@ def markdown_table(num_rows, results, bandwidth):
   lines = [
     f"N = {format_size(num_rows)}",
     "",
-    "| contender | ms | / adamw | GB moved | % of bandwidth |",
-    "|---|---:|---:|---:|---:|",
+    "| contender | ms | / adamw | max / median | CPU ms | page faults | "
+    "GB moved | % of bandwidth |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
   ]
-  for name, (seconds, nbytes) in results.items():
+  for name, (seconds, nbytes, cpu, faults, spread) in results.items():
     ratio = f"{seconds / base:.3f}" if base and name[:5] != "train" else ""
     lines.append(
-      f"| {name} | {seconds * 1e3:.2f} | {ratio} | {nbytes / 1e9:.3f} | "
+      f"| {name} | {seconds * 1e3:.2f} | {ratio} | {spread:.2f} | "
+      f"{cpu * 1e3:.1f} | {faults:.0f} | {nbytes / 1e9:.3f} | "
       f"{100 * nbytes / seconds / bandwidth:.0f}% |"
     )
   return "\n".join(lines)

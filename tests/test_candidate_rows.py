@@ -8,8 +8,15 @@ import optax
 import pytest
 
 import optax_ar
+from optax_ar._src import interval_decay
 
 ROWS, DIM, STEPS = 40, 4, 60
+
+
+@pytest.fixture(autouse=True)
+def _always_use_candidates(monkeypatch):
+  """These small leaves have few rows per candidate: use them anyway."""
+  monkeypatch.setattr(interval_decay, "_ROWS_PER_CANDIDATE", 0)
 
 
 def _stream(seed=0):
@@ -182,3 +189,17 @@ def test_duplicate_candidates_in_any_order_give_one_update():
   # k = 4, I = 2, lam = 0.5: -0.5 * 2 on rows 1 and 3, once each.
   np.testing.assert_array_equal(updates[:, 0], [0.0, -1.0, 0.0, -1.0])
   np.testing.assert_array_equal(state.last_step.ravel(), [0, 4, 0, 4])
+
+
+def test_a_leaf_with_few_rows_per_candidate_is_tested_in_full(monkeypatch):
+  """The only visible difference: a nonzero row outside the ids is read."""
+  monkeypatch.setattr(interval_decay, "_ROWS_PER_CANDIDATE", 8)
+  tx = optax_ar.adaptive_interval_decay(0.5, optax.sgd(0.0))
+  params = jnp.ones((16, 2))
+  grads = jnp.zeros((16, 2)).at[5].set(1.0)
+  # 2 ids: 8 rows per id, the ids alone are read; 3 ids: the whole leaf.
+  for ids, touched in [([0, 1], []), ([0, 1, 2], [5])]:
+    _, state = tx.update(
+      grads, tx.init(params), params, candidate_rows=jnp.array(ids)
+    )
+    np.testing.assert_array_equal(np.flatnonzero(state.last_step), touched)
