@@ -108,6 +108,11 @@ class Config:
       ``candidate_rows``, so that their touched test
       reads only those rows of the dense gradient (the same rule; other
       optimizers ignore it).
+    coordinator_address: ``HOST:PORT`` of process 0 for multi-process
+      training with ``jax.distributed`` (:mod:`examples.ctr.distributed`;
+      or ``$JAX_COORDINATOR_ADDRESS``); None: one process.
+    num_processes: the number of processes (or ``$JAX_NUM_PROCESSES``).
+    process_id: this process's index, 0 first (or ``$JAX_PROCESS_ID``).
   """
 
   name: str = "default"
@@ -146,6 +151,9 @@ class Config:
   mesh: str | None = None
   sparse_updates: bool = False
   batch_ids_as_candidates: bool = False
+  coordinator_address: str | None = None
+  num_processes: int | None = None
+  process_id: int | None = None
 
   def replace(self, **changes: Any) -> Config:
     """A copy with some fields changed (validated)."""

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from examples.ctr import compare
+from examples.ctr import distributed
 from examples.ctr import plots
 from examples.ctr import research  # noqa: F401 (registers its optimizers)
 from examples.ctr.config import PRESETS
@@ -221,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
   except ImportError:
     pass
   config = parse_config(argv)
+  distributed.initialize(config)  # with --coordinator-address: before JAX
   workdir = config.resolved_workdir
   tic = time.perf_counter()
   try:
@@ -233,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     raise SystemExit(130) from None
   table = compare.format_table(runs, config.select_by)
+  if not distributed.is_main_process():  # process 0 writes the files
+    return runs
   paths = plots.write_plots(runs, workdir, config.select_by)
   with open(os.path.join(workdir, TABLE_FILE), "w") as f:
     f.write(table + "\n")

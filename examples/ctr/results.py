@@ -28,6 +28,8 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+import jax
+
 RUN_KEYS = ("dataset", "model", "optimizer", "alpha", "seed", "epochs")
 EPOCH_KEYS = (
   "epoch",
@@ -73,6 +75,9 @@ def validate_run(run: dict[str, Any]) -> None:
 def write_results(path: str, runs: Sequence[dict[str, Any]]) -> None:
   """Writes ``{"runs": runs}`` atomically (a temp file, then a rename).
 
+  Under ``jax.distributed`` only process 0 writes (the others validate the
+  runs and return).
+
   Example:
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "results.json")
@@ -82,6 +87,8 @@ def write_results(path: str, runs: Sequence[dict[str, Any]]) -> None:
   """
   for run in runs:
     validate_run(run)
+  if jax.process_index() != 0:
+    return
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=folder, prefix=".results-", suffix=".json")

@@ -42,6 +42,9 @@ from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from examples.ctr.data.pipeline import Batch
+from examples.ctr.data.pipeline import BatchIterator
+
 DATA_AXIS = "data"
 MODEL_AXIS = "model"
 MESH_AXES = (DATA_AXIS, MODEL_AXIS)
@@ -327,16 +330,86 @@ def gather_owned_rows(table: jax.Array, ids: jax.Array, mesh: Mesh):
 def with_sharded_batch(step: Any, mesh: Mesh) -> Any:
   """``step(state, batch)`` that first splits a host batch over ``data``.
 
-  The returned function keeps the jitted ``step`` as ``.jitted`` (for
+  With one process ``batch`` is the whole batch; under ``jax.distributed``
+  it is this process's rows of it (:func:`process_batches`), and the
+  processes' rows form the global batch (:func:`put_process_batch`). The
+  returned function keeps the jitted ``step`` as ``.jitted`` (for
   ``.lower()`` and HLO checks).
   """
   by_batch = batch_sharding(mesh)
 
   def sharded_step(state, batch):
-    return step(state, shard_tree(batch, by_batch))
+    if jax.process_count() == 1:
+      return step(state, shard_tree(batch, by_batch))
+    local = len(batch.labels)
+    shares, data = process_data_shards(mesh), data_axis_size(mesh)
+    return step(state, put_process_batch(batch, local * data // shares, mesh))
 
   sharded_step.jitted = step
   return sharded_step
+
+
+def process_data_shards(mesh: Mesh) -> int:
+  """How many of the ``data`` axis's shards this process's devices hold.
+
+  Example:
+    >>> process_data_shards(create_mesh("1x1", jax.devices()[:1]))
+    1
+  """
+  index = jax.process_index()
+  rows = {
+    position[0]
+    for position, device in np.ndenumerate(mesh.devices)
+    if device.process_index == index
+  }
+  return len(rows)
+
+
+def process_batches(
+  split: Any, batch_size: int, mesh: Mesh | None, **options: Any
+) -> Any:
+  """A batch iterator that reads only this process's rows of every batch.
+
+  With one process (or no mesh) this is a plain
+  :class:`~examples.ctr.data.pipeline.BatchIterator`. Under
+  ``jax.distributed`` it visits the same global batches (same order, same
+  padding) but gathers only rows :func:`process_rows` of each, which
+  :func:`with_sharded_batch` assembles into the global batch.
+
+  Args:
+    split: the data split.
+    batch_size: the global batch size.
+    mesh: the ``("data", "model")`` mesh, or None.
+    **options: ``BatchIterator``'s options (``shuffle``, ``seed``, ...).
+
+  Returns:
+    An iterator with ``BatchIterator``'s interface.
+  """
+  if mesh is None or jax.process_count() == 1:
+    return BatchIterator(split, batch_size, **options)
+  rows = process_rows(batch_size, mesh)
+
+  class ProcessBatchIterator(BatchIterator):
+    """Gathers only ``rows`` of every global batch."""
+
+    def _gather(self, idx):
+      idx = idx[rows]
+      # The global batch's padding rows (weight 0) that fall in ``rows``.
+      pad = rows.stop - rows.start - idx.size if self.pad_remainder else 0
+
+      def take(x):
+        x = np.take(x, idx, axis=0)
+        return np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+
+      weights = np.zeros(idx.size + pad, np.float32)
+      weights[: idx.size] = 1.0
+      return Batch(
+        {k: take(v) for k, v in self.split.features.items()},
+        take(self.split.labels).astype(np.float32, copy=False),
+        weights,
+      )
+
+  return ProcessBatchIterator(split, batch_size, **options)
 
 
 def process_rows(batch_size: int, mesh: Mesh) -> slice:
