@@ -42,8 +42,19 @@ class Config:
       seeds, then the paper-style table).
     workdir: output folder (results JSON, plots, checkpoints); default
       ``runs/<name>``.
-    resume: continue unfinished runs from their last epoch checkpoint.
+    resume: continue unfinished runs from their latest complete checkpoint
+      (an epoch end, or a step of an epoch with ``checkpoint_every``).
     checkpoint: save a checkpoint after every epoch (needed for resume).
+    checkpoint_every: also save a checkpoint every that many training steps
+      (counted over the whole run), in the middle of epochs; 0 saves at the
+      epoch ends only. A mid-epoch checkpoint carries the position in the
+      epoch and its running metrics, so ``resume`` continues bitwise as if
+      uninterrupted.
+    checkpoints_to_keep: how many of the newest checkpoints are kept.
+    skip_nonfinite: skip every training step whose gradient has a NaN or
+      infinite entry (``optax.apply_if_finite``; the sparse path selects the
+      old state): params, optimizer and model state stay as they were, and
+      the results count the skipped steps.
     progress: show a progress bar per epoch.
     dataset: dataset name (``synthetic`` needs no files).
     data_path: folder or file of the dataset (unused by ``synthetic``).
@@ -120,6 +131,9 @@ class Config:
   workdir: str | None = None
   resume: bool = False
   checkpoint: bool = True
+  checkpoint_every: int = 0
+  checkpoints_to_keep: int = 3
+  skip_nonfinite: bool = False
   progress: bool = True
   dataset: str = "synthetic"
   data_path: str | None = None
@@ -168,6 +182,15 @@ class Config:
       raise ValueError(f"select_by must be last or best: {self.select_by!r}")
     if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
       raise ValueError("epochs and batch sizes must be positive")
+    if self.checkpoint_every < 0 or self.checkpoints_to_keep < 1:
+      raise ValueError(
+        "checkpoint_every must be >= 0 and checkpoints_to_keep >= 1, got "
+        f"{self.checkpoint_every} and {self.checkpoints_to_keep}"
+      )
+    if self.checkpoint_every and not self.checkpoint:
+      raise ValueError(
+        "checkpoint_every needs checkpoint (drop --no-checkpoint)"
+      )
     if not 0 <= self.ar_buckets <= self.num_buckets:
       raise ValueError(f"ar_buckets must be in 0..{self.num_buckets}")
     if not self.alphas or not self.seeds or not self.optimizers:

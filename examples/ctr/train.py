@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -129,7 +130,7 @@ def create_optimizer(
   ``buckets`` (``(field, ID arrays)`` of the frequency buckets) tells
   ``bucket_sub`` which rows get the AR decay.
   """
-  return optimizers.create_optimizer(
+  spec = optimizers.create_optimizer(
     name,
     table_mask,
     learning_rate=config.learning_rate,
@@ -141,6 +142,32 @@ def create_optimizer(
     adagrad_initial_accumulator=config.adagrad_initial_accumulator,
     ar_buckets=config.ar_buckets,
     buckets=buckets,
+  )
+  return skip_nonfinite(spec) if config.skip_nonfinite else spec
+
+
+def skip_nonfinite(spec: optimizers.OptimizerSpec) -> optimizers.OptimizerSpec:
+  """``spec`` whose steps skip a gradient with a NaN or infinite entry.
+
+  The transformation is wrapped in ``optax.apply_if_finite`` (which passes
+  extra arguments such as ``candidate_rows`` on), with no limit on the
+  number of consecutive skips; :func:`make_train_step` then also keeps the
+  params and the model state of a skipped step and reports it as
+  ``skipped``.
+
+  Raises:
+    ValueError: for an optimizer with ``decay_on_read`` (it reads the
+      optimizer state's own structure).
+  """
+  if spec.decay_on_read is not None:
+    raise ValueError(
+      "skip_nonfinite does not support a decay-on-read optimizer"
+    )
+  return dataclasses.replace(
+    spec,
+    tx=optax.apply_if_finite(spec.tx, max_consecutive_errors=2**31 - 1),
+    hyperparams=dict(spec.hyperparams, skip_nonfinite=True),
+    static_key=(*spec.static_key, "skip_nonfinite"),
   )
 
 
@@ -288,7 +315,14 @@ def _make_train_step(graphdef, spec, mesh=None, shardings=None):
       extra["grad_fn"] = lambda p, _: grad_fn(p, old_rest, batch)[0]
     updates, opt_state = spec.tx.update(grads, opt_state, params, **extra)
     params = optax.apply_updates(params, updates)
-    return TrainState(params, opt_state, rest), {"loss": loss}
+    new_state = TrainState(params, opt_state, rest)
+    if not isinstance(opt_state, optax.ApplyIfFiniteState):
+      return new_state, {"loss": loss}
+    # A skipped step (skip_nonfinite) keeps the params and model state too.
+    finite = opt_state.last_finite
+    kept = TrainState(state.params, opt_state, state.rest)
+    new_state = jax.lax.cond(finite, lambda: new_state, lambda: kept)
+    return new_state, {"loss": loss, "skipped": jnp.logical_not(finite)}
 
   if mesh is None:
     return jax.jit(train_step, donate_argnums=0)
@@ -367,6 +401,38 @@ def evaluate(
   )
 
 
+@dataclasses.dataclass
+class EpochTotals:
+  """The running metrics of an epoch (saved in mid-epoch checkpoints).
+
+  Attributes:
+    steps: steps done in the epoch (the next batch's index).
+    loss_sum: float64 sum of the applied steps' losses, in step order.
+    applied: steps whose update was applied.
+    skipped: steps skipped for a non-finite gradient (``skip_nonfinite``).
+    train_time: seconds spent training the epoch so far.
+  """
+
+  steps: int = 0
+  loss_sum: float = 0.0
+  applied: int = 0
+  skipped: int = 0
+  train_time: float = 0.0
+
+  @property
+  def train_loss(self) -> float:
+    """The mean loss of the applied steps (NaN if none)."""
+    return self.loss_sum / self.applied if self.applied else float("nan")
+
+  def add(self, step_metrics: dict[str, Any]) -> None:
+    """Adds one step's metrics (``loss``, optional ``skipped``)."""
+    if bool(step_metrics.get("skipped", False)):
+      self.skipped += 1
+    else:
+      self.loss_sum += float(step_metrics["loss"])
+      self.applied += 1
+
+
 def train_epoch(
   train_step: Callable[..., Any],
   state: TrainState,
@@ -375,22 +441,60 @@ def train_epoch(
   seed: int,
   epoch: int,
   hooks: Sequence[progress.Hook] = (),
+  *,
+  totals: EpochTotals | None = None,
+  save_every: int = 0,
+  save: Callable[[TrainState, EpochTotals], None] | None = None,
 ) -> tuple[TrainState, float]:
-  """One pass over ``split``; returns the state and the mean training loss."""
-  losses = []
+  """One pass over ``split``; returns the state and the mean training loss.
+
+  Args:
+    train_step: from :func:`make_train_step`.
+    state: the state to train.
+    split: the training split.
+    batch_size: the batch size (the last partial batch is dropped).
+    seed: with ``epoch``, fixes the epoch's permutation.
+    epoch: the epoch (1-based).
+    hooks: progress hooks.
+    totals: the epoch's running metrics, updated in place; a resumed epoch
+      starts at batch ``totals.steps`` with these totals.
+    save_every: call ``save`` after every step whose number over the run,
+      ``(epoch - 1) * steps_per_epoch + step``, is a multiple of this
+      (0: never), except after the epoch's last step.
+    save: ``save(state, totals)``, e.g. a mid-epoch checkpoint.
+
+  Returns:
+    ``(state, mean loss of the applied steps)``.
+  """
+  totals = EpochTotals() if totals is None else totals
   batches = BatchIterator(
     split, batch_size, shuffle=True, seed=seed, drop_remainder=True
   )
-  for batch in batches.epoch(epoch):
+  if not len(batches):
+    raise ValueError(f"no full batch of {batch_size} in {len(split)} examples")
+  first_step = (epoch - 1) * len(batches)
+  pending = None  # Sync one step behind, so the bar shows the real pace.
+  tic = time.perf_counter()
+  for batch in batches.epoch(epoch, totals.steps):
     state, step_metrics = train_step(state, batch)
-    if losses:  # Sync one step behind, so the bar shows the real pace.
-      losses[-1] = float(losses[-1])
-    losses.append(step_metrics["loss"])
+    if pending is not None:
+      totals.add(pending)
+    pending = step_metrics
+    totals.steps += 1
     for hook in hooks:
       hook.after_step(batch_size)
-  if not losses:
-    raise ValueError(f"no full batch of {batch_size} in {len(split)} examples")
-  return state, float(np.mean([float(x) for x in losses]))
+    at_save = save_every and (first_step + totals.steps) % save_every == 0
+    if save is not None and at_save and totals.steps < len(batches):
+      totals.add(pending)
+      pending = None
+      toc = time.perf_counter()
+      totals.train_time += toc - tic
+      save(state, totals)
+      tic = time.perf_counter()
+  if pending is not None:
+    totals.add(pending)
+  totals.train_time += time.perf_counter() - tic
+  return state, totals.train_loss
 
 
 def evaluate_epoch(
@@ -434,6 +538,24 @@ def evaluate_epoch(
       state.params, table_mask, field, ids
     ),
   }
+
+
+def _resume_position(
+  position: dict[str, Any], run: dict[str, Any], steps_per_epoch: int
+) -> tuple[int, EpochTotals]:
+  """``(epoch, totals)`` to continue from; fills ``run["epochs"]``."""
+  if position.get("steps_per_epoch") != steps_per_epoch:
+    raise ValueError(
+      f"the checkpoint has {position.get('steps_per_epoch')} steps per "
+      f"epoch, this run {steps_per_epoch}: resume with the same data and "
+      "batch size, or start afresh without --resume"
+    )
+  run["epochs"] = list(position["epochs"])
+  if run["epochs"] and "skipped_nonfinite_steps" in run["epochs"][0]:
+    run["skipped_nonfinite_steps"] = sum(
+      e["skipped_nonfinite_steps"] for e in run["epochs"]
+    )
+  return int(position["epoch"]), EpochTotals(**position["totals"])
 
 
 def train_and_evaluate(
@@ -524,22 +646,38 @@ def train_and_evaluate(
     checkpoints.remove_checkpoints(workdir)
   manager = None
   if config.checkpoint:
-    manager = checkpoints.checkpoint_manager(workdir)
-  start = 0
+    manager = checkpoints.checkpoint_manager(
+      workdir, config.checkpoints_to_keep
+    )
+  start, totals = 1, EpochTotals()
   if config.resume and manager is not None:
-    restored = checkpoints.restore_checkpoint(manager, state)
+    restored = checkpoints.restore_latest(manager, state)
     if restored is not None:
-      state, start = restored
-      previous = results_lib.read_results(results_path)
-      if not previous or len(previous[0]["epochs"]) < start:
-        raise ValueError(f"{results_path} lacks epochs up to {start}")
-      run["epochs"] = previous[0]["epochs"][:start]
+      state, step_id, position = restored
+      start, totals = _resume_position(position, run, steps_per_epoch)
+      print(
+        f"resuming {workdir} at epoch {start}, step {totals.steps} "
+        f"(checkpoint {step_id})",
+        file=sys.stderr,
+      )
+
+  def save_position(epoch: int, state: TrainState, totals: EpochTotals):
+    """A checkpoint of ``state`` and where the run stands in ``epoch``."""
+    position = {
+      "epoch": epoch,
+      "steps_per_epoch": steps_per_epoch,
+      "totals": dataclasses.asdict(totals),
+      "epochs": run["epochs"],
+    }
+    step_id = (epoch - 1) * steps_per_epoch + totals.steps
+    checkpoints.save_checkpoint(manager, step_id, state, position)
 
   train_step = make_train_step(setup.graphdef, spec, mesh, setup.shardings)
   eval_step = make_eval_step(setup.eval_graphdef, mesh, setup.shardings)
   try:
-    for epoch in range(start + 1, config.epochs + 1):
-      if spec.reset_tables_each_epoch and epoch > 1:
+    for epoch in range(start, config.epochs + 1):
+      resumed = totals.steps > 0  # in the middle of this epoch
+      if spec.reset_tables_each_epoch and epoch > 1 and not resumed:
         params, opt_state = optax_ar.reset_leaves(
           spec.tx, state.params, state.opt_state, table_mask, init_params
         )
@@ -548,21 +686,35 @@ def train_and_evaluate(
           state = jax.device_put(state, setup.shardings)
       for hook in hooks:
         hook.start_epoch(epoch, config.epochs, len(dataset.train))
-      tic = time.perf_counter()
       state, train_loss = train_epoch(
-        train_step, state, dataset.train, config.batch_size, seed, epoch, hooks
+        train_step,
+        state,
+        dataset.train,
+        config.batch_size,
+        seed,
+        epoch,
+        hooks,
+        totals=totals,
+        save_every=config.checkpoint_every if manager is not None else 0,
+        save=lambda state, totals, e=epoch: save_position(e, state, totals),
       )
-      train_time = time.perf_counter() - tic
-      num_trained = len(dataset.train) // config.batch_size * config.batch_size
+      num_trained = steps_per_epoch * config.batch_size
       record = {"epoch": epoch, "train_loss": train_loss}
       record.update(
         evaluate_epoch(eval_step, state, dataset, config, table_mask, buckets)
       )
-      record["examples_per_sec"] = num_trained / train_time
+      record["examples_per_sec"] = num_trained / totals.train_time
+      if config.skip_nonfinite:
+        record["skipped_nonfinite_steps"] = totals.skipped
       run["epochs"].append(record)
+      if config.skip_nonfinite:
+        run["skipped_nonfinite_steps"] = sum(
+          e["skipped_nonfinite_steps"] for e in run["epochs"]
+        )
       results_lib.write_results(results_path, [run])
+      totals = EpochTotals()
       if manager is not None:
-        checkpoints.save_checkpoint(manager, epoch, state)
+        save_position(epoch + 1, state, totals)
       for hook in hooks:
         hook.end_epoch(epoch, record)
       if on_epoch_end is not None:
