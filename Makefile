@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test test-min lint bench clean
+.PHONY: demo test test-isa test-min lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,23 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m examples.ctr --config demo
 
-## Lint, then every test and doctest (long experiments are marked slow: make test PYTEST_ARGS="-m slow").
+## Lint, then every test and doctest (long experiments are marked slow: make test PYTEST_ARGS="-m slow"),
+## then the numerics-heavy tests again on a second XLA:CPU code path (test-isa).
 test: $(STAMP) lint
 	$(PY) -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-isa
+
+## The numerics-heavy tests with XLA:CPU limited to SSE4.2 (no AVX, no FMA:
+## other vector widths and roundings), so that a test relying on one CPU's
+## rounding fails here rather than on someone else's machine (about 1 min).
+ISA_FLAGS ?= --xla_cpu_max_isa=SSE4_2
+ISA_TESTS := tests/test_alias.py tests/test_lazy_adam.py \
+  tests/test_interval_decay.py tests/test_sparse.py tests/test_sharded_sparse.py \
+  tests/test_candidate_rows.py tests/test_sharding.py tests/test_pmap.py \
+  tests/examples/models/test_models_layers.py \
+  tests/examples/runner/test_runner_sparse.py::test_sparse_matches_dense_runner
+test-isa: $(STAMP)
+	XLA_FLAGS="$(ISA_FLAGS)" $(PY) -m pytest -q -n 2 -m "not slow" $(ISA_TESTS)
 
 ## The core tests (tests/test_*.py and optax_ar's doctests) in a separate venv
 ## holding exactly the minimum jax and optax that pyproject.toml states.
