@@ -103,6 +103,8 @@ class SparseSpec:
     static_key: what fixes the compiled step (the hyperparameters are
       compiled in).
     reset_tables_each_epoch: always False (MEDA is not supported).
+    skip_nonfinite: a step whose gradient has a NaN or infinite entry
+      keeps the whole state and reports ``skipped``.
   """
 
   table_opt: optax_ar.SparseRowOptimizer
@@ -111,6 +113,7 @@ class SparseSpec:
   hyperparams: dict[str, Any]
   static_key: tuple[Any, ...]
   reset_tables_each_epoch: bool = False
+  skip_nonfinite: bool = False
 
 
 class RowBatch(NamedTuple):
@@ -197,6 +200,8 @@ def create_optimizers(
     dense_tx = optax.adam(lr)
     hyper["lazy"] = True  # adam_ar too: the sparse path is lazy
   hyper["sparse_updates"] = True
+  if config.skip_nonfinite:
+    hyper["skip_nonfinite"] = True
   static_key = (
     "sparse",
     name.removesuffix("_lazy"),
@@ -204,8 +209,16 @@ def create_optimizers(
     alpha,
     hyper.get("initial_accumulator_value"),
     tuple(sorted(capacities.items())),
+    config.skip_nonfinite,
   )
-  return SparseSpec(table_opt, dense_tx, capacities, hyper, static_key)
+  return SparseSpec(
+    table_opt,
+    dense_tx,
+    capacities,
+    hyper,
+    static_key,
+    skip_nonfinite=config.skip_nonfinite,
+  )
 
 
 def init(
@@ -370,9 +383,19 @@ def _make_jitted_step(
     nnx.replace_by_pure_dict(table_state, tables)
     params = nnx.merge_state(table_state, dense)
     opt_state = SparseOptState(table_opt, dense_opt)
-    return state._replace(params=params, opt_state=opt_state, rest=rest), {
-      "loss": loss
-    }
+    new_state = state._replace(params=params, opt_state=opt_state, rest=rest)
+    if not spec.skip_nonfinite:
+      return new_state, {"loss": loss}
+    finite = jnp.all(
+      jnp.stack(
+        [
+          jnp.all(jnp.isfinite(g))
+          for g in jax.tree.leaves((dense_grads, row_grads))
+        ]
+      )
+    )
+    new_state = jax.lax.cond(finite, lambda: new_state, lambda: state)
+    return new_state, {"loss": loss, "skipped": jnp.logical_not(finite)}
 
   if mesh is None:
 
