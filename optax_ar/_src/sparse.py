@@ -181,11 +181,10 @@ def _rows_like(x: jax.Array, ndim: int) -> jax.Array:
   return x.reshape(x.shape + (1,) * (ndim - 1))
 
 
-def _touched_slots(table, row_ids, row_grads):
-  """Valid (in range) slots whose gradient row has a nonzero entry."""
+def _check_rows(table, row_ids, row_grads):
+  """Raises for a scalar table or ids and gradients of the wrong shape."""
   if table.ndim < 1:
     raise ValueError("tables must have rows (ndim >= 1), got a scalar")
-  num_rows = table.shape[0]
   if row_ids.ndim != 1:
     raise ValueError(f"row_ids must be 1-D, got shape {row_ids.shape}")
   if row_grads.shape != row_ids.shape + table.shape[1:]:
@@ -193,6 +192,11 @@ def _touched_slots(table, row_ids, row_grads):
       f"row_grads must have shape {row_ids.shape + table.shape[1:]} "
       f"(capacity, *row_shape), got {row_grads.shape}"
     )
+
+
+def _touched_slots(table, row_ids, row_grads):
+  """Valid (in range) slots whose gradient row has a nonzero entry."""
+  num_rows = table.shape[0]
   valid = (row_ids >= 0) & (row_ids < num_rows)
   nonzero = _row_state.nonzero_rows(row_grads)
   touched = valid & nonzero
@@ -224,6 +228,45 @@ def _scatter(array, scatter_ids, values):
   return array.at[scatter_ids].set(
     values.astype(array.dtype), mode="drop", unique_indices=True
   )
+
+
+# Slots are updated in chunks of about this many bytes of gradient rows.
+# XLA:CPU allocates a call's temporary buffers afresh at every call; above
+# glibc's mmap threshold (32 MB at most) they come from the kernel as fresh
+# pages, one minor fault per 4 KiB, which costs as much as the update itself
+# (about 40% of a train step with 40960 slots of d = 32). Chunks keep the
+# temporaries small enough to be reused.
+_CHUNK_BYTES = 1 << 20
+_MIN_CHUNK_ROWS = 256
+
+
+def _in_chunks(rows_update, arrays, ids, grads):
+  """``rows_update(arrays, ids, grads) -> arrays`` over chunks of the slots.
+
+  The ids are unique, so chunks touch disjoint rows and the result is that
+  of one call on every slot; a ``fori_loop`` runs the full chunks (updating
+  ``arrays`` in place), one more call the remainder.
+  """
+  capacity = ids.shape[0]
+  row_bytes = max(1, int(np.prod(grads.shape[1:]))) * grads.dtype.itemsize
+  size = max(_MIN_CHUNK_ROWS, _CHUNK_BYTES // row_bytes)
+  count = capacity // size
+  if count <= 1:
+    return rows_update(arrays, ids, grads)
+
+  def body(i, arrays):
+    start = i * size
+    return rows_update(
+      arrays,
+      jax.lax.dynamic_slice_in_dim(ids, start, size),
+      jax.lax.dynamic_slice_in_dim(grads, start, size),
+    )
+
+  arrays = jax.lax.fori_loop(0, count, body, arrays)
+  if capacity > count * size:
+    rest = slice(count * size, None)
+    arrays = rows_update(arrays, ids[rest], grads[rest])
+  return arrays
 
 
 def _value_at(schedule, count):
@@ -398,6 +441,11 @@ def sparse_adam_ar(
 
     def leaf_update(table, ids, grads, mu, nu, last):
       grads = jnp.asarray(grads)
+      _check_rows(table, ids, grads)
+      return _in_chunks(rows_update, (table, mu, nu, last), ids, grads)
+
+    def rows_update(arrays, ids, grads):
+      table, mu, nu, last = arrays
       touched, scatter_ids = _touched_slots(table, ids, grads)
       theta = gather_rows(table, ids)
       m = gather_rows(mu, ids)
@@ -505,6 +553,11 @@ def sparse_adagrad_ar(
 
     def leaf_update(table, ids, grads, acc, last):
       grads = jnp.asarray(grads)
+      _check_rows(table, ids, grads)
+      return _in_chunks(rows_update, (table, acc, last), ids, grads)
+
+    def rows_update(arrays, ids, grads):
+      table, acc, last = arrays
       touched, scatter_ids = _touched_slots(table, ids, grads)
       theta = gather_rows(table, ids)
       g2 = gather_rows(acc, ids)
