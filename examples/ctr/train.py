@@ -12,9 +12,14 @@ compiles once (fixed batch size; the last partial training batch is
 dropped). Evaluation pads the last batch and drops the padding on the host,
 so every example counts exactly once, and computes exact AUC and logloss
 there. After every epoch the run's results JSON is rewritten atomically and
-an orbax checkpoint (params, optimizer state, model state, epoch) is saved;
-per-epoch shuffles derive from ``(seed, epoch)``, so ``resume`` reproduces an
-uninterrupted run.
+an orbax checkpoint (params, optimizer state, model state) is saved with the
+run's position; ``config.checkpoint_every`` adds checkpoints in the middle of
+epochs (:mod:`examples.ctr.checkpoints`). Per-epoch shuffles derive from
+``(seed, epoch)`` and a checkpoint carries the step in its epoch and the
+epoch's running metrics (:class:`EpochTotals`), so ``resume`` continues
+bitwise where an uninterrupted run would be. ``config.skip_nonfinite``
+skips (and counts) the steps whose gradient is not finite
+(:func:`skip_nonfinite`).
 
 With ``config.mesh`` (e.g. ``"2x4"``) the run is sharded over a
 ``("data", "model")`` device mesh (:mod:`examples.ctr.sharding`): batches
@@ -575,7 +580,11 @@ def train_and_evaluate(
     config: the experiment config.
     dataset: the data.
     workdir: the run's folder: ``results.json`` (rewritten after every
-      epoch) and ``checkpoints/``.
+      epoch) and ``checkpoints/`` (one per epoch end and, with
+      ``config.checkpoint_every``, every that many steps; each named by the
+      number of steps done, its ``position`` holding the epoch to run, the
+      :class:`EpochTotals` of its steps done and the finished epochs'
+      records).
     optimizer: optimizer name; default ``config.optimizer``.
     alpha: AR alpha (AdamW: weight_decay = alpha / lr); default
       ``config.alpha``. Recorded as None for optimizers without one.
