@@ -200,10 +200,19 @@ def restore_latest(
   The state is shaped like ``template`` (same tree, dtypes, key
   implementations and shardings); ``position`` is the dict given to
   :func:`save_checkpoint`.
+
+  Raises:
+    ValueError: if the checkpoint has no position (an older layout) or a
+      leaf's shape differs from the template's beyond row padding.
   """
   step = manager.latest_step()
   if step is None:
     return None
+  if not (manager.directory / str(step) / POSITION).exists():
+    raise ValueError(
+      f"checkpoint {step} of {manager.directory} has no {POSITION!r} item "
+      "(saved by an older runner): start afresh without --resume"
+    )
   leaves, treedef = jax.tree.flatten(template)
   target = {"leaves": {str(i): _target(x) for i, x in enumerate(leaves)}}
   # Padded tables of another mesh shape: pad/truncate rows (orbax's

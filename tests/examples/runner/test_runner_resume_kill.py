@@ -169,3 +169,13 @@ def test_kill_mid_epoch_then_resume_matches_uninterrupted(case, tmp_path):
   for key in want:
     np.testing.assert_array_equal(got[key], want[key], err_msg=key)
     assert got[key].dtype == want[key].dtype
+
+
+def test_a_checkpoint_without_position_is_rejected(tmp_path):
+  ckpt_dir = tmp_path / checkpoints.CHECKPOINT_DIR
+  with ocp.CheckpointManager(ckpt_dir) as manager:  # one item, no position
+    manager.save(1, args=ocp.args.StandardSave({"leaves": {"0": np.ones(2)}}))
+  manager = checkpoints.checkpoint_manager(str(tmp_path))
+  with pytest.raises(ValueError, match="no 'position' item"):
+    checkpoints.restore_latest(manager, {"w": np.zeros(2)})
+  manager.close()
