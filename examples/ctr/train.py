@@ -53,6 +53,7 @@ from flax import nnx
 
 import optax_ar
 from examples.ctr import checkpoints
+from examples.ctr import distributed
 from examples.ctr import metrics as metrics_lib
 from examples.ctr import models
 from examples.ctr import optimizers
@@ -450,6 +451,7 @@ def train_epoch(
   totals: EpochTotals | None = None,
   save_every: int = 0,
   save: Callable[[TrainState, EpochTotals], None] | None = None,
+  mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[TrainState, float]:
   """One pass over ``split``; returns the state and the mean training loss.
 
@@ -467,13 +469,15 @@ def train_epoch(
       ``(epoch - 1) * steps_per_epoch + step``, is a multiple of this
       (0: never), except after the epoch's last step.
     save: ``save(state, totals)``, e.g. a mid-epoch checkpoint.
+    mesh: the step's mesh; under ``jax.distributed`` each process reads
+      only its rows of every batch (:func:`sharding.process_batches`).
 
   Returns:
     ``(state, mean loss of the applied steps)``.
   """
   totals = EpochTotals() if totals is None else totals
-  batches = BatchIterator(
-    split, batch_size, shuffle=True, seed=seed, drop_remainder=True
+  batches = sharding.process_batches(
+    split, batch_size, mesh, shuffle=True, seed=seed, drop_remainder=True
   )
   if not len(batches):
     raise ValueError(f"no full batch of {batch_size} in {len(split)} examples")
@@ -531,16 +535,17 @@ def evaluate_epoch(
     eval_step, state.params, state.rest, dataset.test, config.eval_batch_size
   )
   field, ids = buckets
+  params = state.params
+  if jax.process_count() > 1:  # tables split over processes: gather them
+    params = distributed.host_values(params)
   return {
     "eval_auc": test_auc,
     "eval_logloss": test_logloss,
     "valid_auc": valid_auc,
     "valid_logloss": valid_logloss,
-    "embedding_sq_norm": metrics_lib.embedding_sq_norm(
-      state.params, table_mask
-    ),
+    "embedding_sq_norm": metrics_lib.embedding_sq_norm(params, table_mask),
     "bucket_sq_norms": metrics_lib.bucket_sq_norms(
-      state.params, table_mask, field, ids
+      params, table_mask, field, ids
     ),
   }
 
@@ -652,7 +657,9 @@ def train_and_evaluate(
   if config.resume:
     results_lib.check_same_update_path(results_path, config.sparse_updates)
   else:
-    checkpoints.remove_checkpoints(workdir)
+    if distributed.is_main_process():
+      checkpoints.remove_checkpoints(workdir)
+    distributed.sync("removed checkpoints")
   manager = None
   if config.checkpoint:
     manager = checkpoints.checkpoint_manager(
@@ -706,6 +713,7 @@ def train_and_evaluate(
         totals=totals,
         save_every=config.checkpoint_every if manager is not None else 0,
         save=lambda state, totals, e=epoch: save_position(e, state, totals),
+        mesh=mesh,
       )
       num_trained = steps_per_epoch * config.batch_size
       record = {"epoch": epoch, "train_loss": train_loss}
