@@ -229,8 +229,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     runs = compare.run_experiment(config)
   except KeyboardInterrupt:
     print(
-      f"\ninterrupted: finished epochs are in {workdir}; continue with the "
-      "same flags and --resume",
+      f"\ninterrupted: the checkpoints (every epoch, and every "
+      f"--checkpoint-every steps) are in {workdir}; continue with the same "
+      "flags and --resume",
       file=sys.stderr,
     )
     raise SystemExit(130) from None
