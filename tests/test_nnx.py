@@ -16,9 +16,9 @@ ROWS, DIM, BATCH, STEPS = 30, 4, 8, 6
 class _Model(nnx.Module):
   """An embedding table (rows touched by the batch) and a dense layer."""
 
-  def __init__(self, rngs):
-    self.embed = nnx.Embed(ROWS, DIM, rngs=rngs)
-    self.linear = nnx.Linear(DIM, 1, rngs=rngs)
+  def __init__(self, rngs, dtype=jnp.float32):
+    self.embed = nnx.Embed(ROWS, DIM, param_dtype=dtype, rngs=rngs)
+    self.linear = nnx.Linear(DIM, 1, param_dtype=dtype, rngs=rngs)
 
   def __call__(self, ids):
     return self.linear(self.embed(ids).sum(axis=1))[:, 0]
@@ -35,9 +35,9 @@ def _batches():
     yield jnp.asarray(ids, jnp.int32), jnp.asarray(rng.normal(size=BATCH))
 
 
-def _reference(tx):
+def _reference(tx, dtype):
   """The same steps with plain optax on a params tree (no NNX)."""
-  graphdef, params = nnx.split(_Model(nnx.Rngs(0)), nnx.Param)
+  graphdef, params = nnx.split(_Model(nnx.Rngs(0), dtype), nnx.Param)
   state = tx.init(params)
 
   @jax.jit
@@ -61,8 +61,16 @@ def _reference(tx):
   ids=["dense", "lazy", "lazy_candidate_rows"],
 )
 def test_nnx_optimizer_update_under_nnx_jit(lazy, candidates):
+  # In float64: the two programs may sum a row's gradient in different
+  # orders, and in float32 Adam would turn an ulp of a nearly cancelling sum
+  # into a machine-dependent difference; in float64 that costs ~1e-16.
+  with jax.enable_x64(True):
+    _nnx_optimizer_update_under_nnx_jit(lazy, candidates)
+
+
+def _nnx_optimizer_update_under_nnx_jit(lazy, candidates):
   tx = optax_ar.adam_ar(1e-2, 0.1, lazy=lazy)
-  model = _Model(nnx.Rngs(0))
+  model = _Model(nnx.Rngs(0), jnp.float64)
   table0 = np.array(model.embed.embedding[...])
   optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
 
@@ -85,9 +93,10 @@ def test_nnx_optimizer_update_under_nnx_jit(lazy, candidates):
     train_step(model, optimizer, ids, labels)
 
   got = nnx.to_pure_dict(nnx.state(model, nnx.Param))
-  want = nnx.to_pure_dict(_reference(tx))
-  # Two jitted programs of the same arithmetic: float32 rounding over a few
-  # steps of size lr.
+  want = nnx.to_pure_dict(_reference(tx, jnp.float64))
+  assert got["embed"]["embedding"].dtype == np.float64
+  # Two jitted programs of the same arithmetic in float64: their difference
+  # is far below a float32 ulp (1e-7) of these O(1) values.
   jax.tree.map(
     lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7),
     got,
