@@ -2,7 +2,7 @@
 
 Usage: ``config = get_config("demo").replace(epochs=2)``.
 
-Every hyperparameter of SPEC.md is a field whose default is the paper's value
+Every hyperparameter of the paper is a field whose default is the paper's value
 (embedding dim 32, zero-initialised embeddings, Adam lr 1e-3, Adagrad lr
 1e-2, batch 2048, 4 epochs). :mod:`examples.ctr.main` turns every field into a
 command-line flag. Named presets (``get_config(name)``):
