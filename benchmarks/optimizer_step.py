@@ -135,6 +135,7 @@ def _timed(step, carry, inputs):
   XLA's per-call temporary buffers cost.
   """
   state = {"carry": carry, "i": 0}
+  stats = []
 
   def call() -> float:
     args = inputs[state["i"] % len(inputs)]
@@ -145,7 +146,7 @@ def _timed(step, carry, inputs):
     state["carry"] = step(state["carry"], *args)
     jax.block_until_ready(state["carry"])
     seconds = time.perf_counter() - start
-    call.stats.append(
+    stats.append(
       (
         time.process_time() - cpu,
         resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
@@ -153,7 +154,9 @@ def _timed(step, carry, inputs):
     )
     return seconds
 
-  call.stats = []
+  # Not a reference from `call` to itself: that cycle would keep a deleted
+  # contender's table and state alive until the garbage collector runs.
+  call.stats = stats
   return call
 
 
