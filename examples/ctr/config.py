@@ -31,6 +31,9 @@ ALPHA_GRID = tuple(float(10.0**n) for n in np.arange(-6.5, -0.99, 0.5))
 #: moments; see :mod:`examples.ctr.sparse_train`).
 SPARSE_OPTIMIZERS = ("adam_ar", "adam_ar_lazy", "adagrad_ar")
 
+#: Sparse optimizers with Adam moments (``catch_up_moments``).
+CATCH_UP_OPTIMIZERS = ("adam_ar", "adam_ar_lazy")
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -114,6 +117,11 @@ class Config:
       dense runner's ``adam_ar_lazy`` / ``adagrad_ar`` with
       ``ar_tables_only``. Only with those optimizers; with a ``mesh``
       each ``model`` shard updates the unique rows it owns.
+    catch_up_moments: with ``sparse_updates`` and ``adam_ar`` /
+      ``adam_ar_lazy``: before a touched row's update, decay its Adam moments
+      by the steps it skipped (``optax_ar.sparse_adam_ar(...,
+      catch_up_moments=True)``), so that its moments are those of dense
+      ``adam_ar`` (its parameters still do not move while untouched).
     batch_ids_as_candidates: pass each batch's IDs to ``adam_ar``,
       ``adam_ar_lazy`` and ``adagrad_ar`` as their update's
       ``candidate_rows``, so that their touched test
@@ -164,6 +172,7 @@ class Config:
   select_by: str = "last"
   mesh: str | None = None
   sparse_updates: bool = False
+  catch_up_moments: bool = False
   batch_ids_as_candidates: bool = False
   coordinator_address: str | None = None
   num_processes: int | None = None
@@ -200,6 +209,8 @@ class Config:
       raise ValueError(f"mesh must be DATAxMODEL, e.g. 2x4: {self.mesh!r}")
     if self.sparse_updates:
       self._check_sparse_updates()
+    if self.catch_up_moments:
+      self._check_catch_up_moments()
 
   def _check_sparse_updates(self):
     """Rejects what ``sparse_updates`` cannot train, with the reason."""
@@ -214,6 +225,20 @@ class Config:
       raise ValueError(
         "sparse_updates decays the per-ID tables only (ar_tables_only); "
         "it cannot be combined with --no-ar-tables-only"
+      )
+
+  def _check_catch_up_moments(self):
+    """Rejects ``catch_up_moments`` where no sparse Adam uses it."""
+    if not self.sparse_updates:
+      raise ValueError(
+        "catch_up_moments is an option of the sparse path: add --sparse-updates"
+      )
+    names = (self.optimizer,) if self.mode == "train" else self.optimizers
+    other = [n for n in names if n not in CATCH_UP_OPTIMIZERS]
+    if other:
+      raise ValueError(
+        f"catch_up_moments decays Adam moments: it needs the optimizers "
+        f"{CATCH_UP_OPTIMIZERS}, got {other}"
       )
 
   @property

@@ -26,7 +26,11 @@ This is exactly the dense runner's ``adam_ar_lazy`` (and ``adagrad_ar``) with
 ``ar_tables_only=True``: lazy AdamAR on the tables, the AR wrapper's inner
 optax transformation (no decay) on the dense weights. ``adam_ar`` is accepted
 and trained with the same lazy moments (the sparse path cannot move an
-untouched row by its momentum); the run records ``lazy: True``. Not
+untouched row by its momentum); the run records ``lazy: True``. With
+``catch_up_moments`` (``--catch-up-moments``) a touched row's moments are
+first decayed by the steps it skipped (``optax_ar.sparse_adam_ar(...,
+catch_up_moments=True)``, those of dense ``adam_ar``) and the run records
+``catch_up_moments: True``. Not
 supported (clear errors): other optimizers (MEDA included) and
 ``ar_tables_only=False``.
 
@@ -196,9 +200,12 @@ def create_optimizers(
     table_opt = optax_ar.sparse_adagrad_ar(lr, alpha, acc)
     dense_tx = optax.adagrad(lr, initial_accumulator_value=acc)
   else:
-    table_opt = optax_ar.sparse_adam_ar(lr, alpha)
+    catch_up = config.catch_up_moments
+    table_opt = optax_ar.sparse_adam_ar(lr, alpha, catch_up_moments=catch_up)
     dense_tx = optax.adam(lr)
     hyper["lazy"] = True  # adam_ar too: the sparse path is lazy
+    if catch_up:
+      hyper["catch_up_moments"] = True
   hyper["sparse_updates"] = True
   if config.skip_nonfinite:
     hyper["skip_nonfinite"] = True
@@ -210,6 +217,7 @@ def create_optimizers(
     hyper.get("initial_accumulator_value"),
     tuple(sorted(capacities.items())),
     config.skip_nonfinite,
+    config.catch_up_moments,
   )
   return SparseSpec(
     table_opt,
