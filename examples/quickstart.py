@@ -112,7 +112,8 @@ def main(argv=None):
   n = args.num_train
   data = (x[:n], y[:n]), (x[n:], y[n:])
   # alpha is a per-step rate: a decay of `a` per epoch is a / steps_per_epoch.
-  alpha = args.decay_per_epoch / (args.num_train // args.batch_size)
+  steps_per_epoch = args.num_train // args.batch_size
+  alpha = optax_ar.alpha_per_step(args.decay_per_epoch, steps_per_epoch)
   optimizers = {
     "adam": optax.adam(args.learning_rate),
     "adam_ar": optax_ar.adam_ar(learning_rate=args.learning_rate, alpha=alpha),

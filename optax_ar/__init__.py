@@ -5,6 +5,7 @@ Usage: ``tx = optax_ar.adam_ar(learning_rate=1e-3, alpha=1e-3)``.
 
 from optax_ar._src.alias import adagrad_ar
 from optax_ar._src.alias import adam_ar
+from optax_ar._src.alpha import alpha_per_step
 from optax_ar._src.interval_decay import AdaptiveIntervalDecayState
 from optax_ar._src.interval_decay import adaptive_interval_decay
 from optax_ar._src.interval_decay import touched_rows
@@ -32,6 +33,7 @@ __all__ = (
   "adagrad_ar",
   "adam_ar",
   "adaptive_interval_decay",
+  "alpha_per_step",
   "gather_rows",
   "reset_leaves",
   "scale_by_lazy_adam",
