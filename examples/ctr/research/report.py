@@ -363,7 +363,65 @@ def buckets(ctx: Context) -> str:
   return "\n".join(lines)
 
 
+#: The sparse path's settings: (label, summary key without the variant).
+SPARSE_SETTINGS = (
+  ("Sports, batch 256", "amazon-sports|{}|dnn|256|"),
+  ("Beauty, batch 256", "amazon-beauty|{}|dnn|256|"),
+  ("Toys, batch 256", "amazon-toys|{}|dnn|256|"),
+  (
+    "Books, popularity neg., batch 2048",
+    'amazon-book|{"negatives": "popularity"}|dnn|2048|',
+  ),
+)
+
+
+def sparse(ctx: Context) -> str:
+  """Sparse path quality: lazy and catch-up moments against dense AdamAR.
+
+  Lazy is the ``sparse`` variant's ``adam_ar_lazy`` where it was run, else
+  the dense path's ``adam_ar_lazy`` (the same rule, marked "dense path");
+  catch-up is the ``sparse-catchup`` variant's ``adam_ar``.
+  """
+  lines = [
+    "| setting | dense AdamAR (a) | lazy (a) | catch-up (a) | lazy - dense | "
+    "catch-up - dense | seeds | jobs |",
+    "|---" * 8 + "|",
+  ]
+  for label, key in SPARSE_SETTINGS:
+    dense = ctx.summary[key]["rows"]["adam_ar"]
+    lazy = ctx.summary.get(key + "sparse", {}).get("rows", {})
+    lazy = lazy.get("adam_ar_lazy")
+    where = ""
+    if lazy is None:
+      lazy, where = ctx.summary[key]["rows"]["adam_ar_lazy"], ", dense path"
+    catch_up = ctx.summary.get(key + "sparse-catchup", {}).get("rows", {})
+    catch_up = catch_up.get("adam_ar")
+    rows = [r for r in (dense, lazy, catch_up) if r is not None]
+
+    def cell(row, where=""):
+      if row is None:
+        return "not run"
+      partial = " partial" if min(row["epochs_done"]) < 4 else ""
+      return f"{_f(row['best_auc'])} ({_a(row['alpha'])}{where}){partial}"
+
+    def diff(row, dense=dense):
+      return (
+        "-" if row is None else f"{row['best_auc'] - dense['best_auc']:+.4f}"
+      )
+
+    counts = sorted({len(r["seeds"]) for r in rows})
+    seeds = "-".join(str(c) for c in sorted({counts[0], counts[-1]}))
+    jobs = [j for r in rows for j in r["jobs"]]
+    lines.append(
+      f"| {label} | {cell(dense)} | {cell(lazy, where)} | {cell(catch_up)} | "
+      f"{diff(lazy)} | {diff(catch_up)} | {seeds} | "
+      f"{', '.join(ctx.link(j) for j in jobs)} |"
+    )
+  return "\n".join(lines)
+
+
 TABLES: dict[str, Callable[[Context], str]] = {
+  "sparse": sparse,
   "buckets": buckets,
   "headline": headline,
   "synthetic": synthetic,
