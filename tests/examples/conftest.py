@@ -1,7 +1,5 @@
 """Fixtures shared by the runner tests: the ``test`` preset and its data."""
 
-import jax
-import numpy as np
 import pytest
 
 from examples.ctr import config as config_lib
