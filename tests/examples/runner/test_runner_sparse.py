@@ -11,9 +11,9 @@ import io
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
+import runner_testlib
 
 from examples.ctr import config as config_lib
 from examples.ctr import main
@@ -23,29 +23,6 @@ from examples.ctr import train
 
 ALPHA = 0.05  # large, so that rows skipped for a few steps are decayed
 STEPS = 8
-EPS32 = float(np.finfo(np.float32).eps)  # 1.19e-7
-EPS64 = float(np.finfo(np.float64).eps)  # 2.2e-16
-# Ulps of an entry's path length by which the two float64 runs may differ:
-# one float32 ulp in a scalar of each path's update, doubled for the terms
-# the other path's update feeds into later gradients.
-TOL_ULPS = 4
-
-
-def _flat(params):
-  return {
-    "/".join(map(str, path)): np.asarray(leaf)
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
-  }
-
-
-def _float64(tree):
-  """The floating leaves of ``tree`` cast to float64 (ints, keys unchanged)."""
-  return jax.tree.map(
-    lambda x: (
-      x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x
-    ),
-    tree,
-  )
 
 
 @pytest.mark.parametrize(
@@ -66,7 +43,7 @@ def test_sparse_matches_dense_runner(
   that one path computes in float32. Each is off by at most one float32 ulp,
   so each step's update of an entry differs by at most ~2 * eps32 times its
   size, and the paths may drift apart by at most ``TOL_ULPS * eps32`` times
-  the entry's path length (the sum of its update sizes over the steps).
+  the entry's path length (runner_testlib.assert_within_path_length).
   """
   config = config.replace(model=model)
   batches = train_batches[:STEPS]
@@ -77,35 +54,21 @@ def test_sparse_matches_dense_runner(
   )
   sparse_step = train.make_train_step(sparse.graphdef, sparse.spec)
   with jax.enable_x64(True):
-    dense_state = dense.state._replace(
-      params=_float64(dense.state.params),
-      opt_state=_float64(dense.state.opt_state),
+    dense_state, path_length, dense_losses = runner_testlib.run_float64(
+      dense_step, dense.state, batches
     )
-    sparse_state = sparse.state._replace(
-      params=_float64(sparse.state.params),
-      opt_state=_float64(sparse.state.opt_state),
+    sparse_state, _, sparse_losses = runner_testlib.run_float64(
+      sparse_step, sparse.state, batches
     )
-    before = _flat(dense_state.params)
-    path_length = {k: np.zeros_like(v) for k, v in before.items()}
-    for batch in batches:
-      dense_state, dense_metrics = dense_step(dense_state, batch)
-      sparse_state, sparse_metrics = sparse_step(sparse_state, batch)
-      after = _flat(dense_state.params)
-      for key, value in after.items():
-        path_length[key] += np.abs(value - before[key])
-      before = after
-      # The losses of parameters that differ by < 1e-7 (see below).
-      np.testing.assert_allclose(
-        sparse_metrics["loss"], dense_metrics["loss"], rtol=STEPS * EPS32
-      )
-    want, got = _flat(dense_state.params), _flat(sparse_state.params)
-    assert want.keys() == got.keys()
-    assert all(v.dtype == np.float64 for v in got.values())
-    mask = _flat(dense.table_mask)
+    # The losses of parameters that differ by < 1e-7 (see below).
+    np.testing.assert_allclose(
+      sparse_losses, dense_losses, rtol=STEPS * runner_testlib.EPS32
+    )
+    mask = runner_testlib.flat(dense.table_mask)
     assert sum(bool(m) for m in mask.values()) >= 4  # tables are compared
-    for key in want:
-      bound = TOL_ULPS * EPS32 * path_length[key] + STEPS * EPS64
-      assert np.all(np.abs(got[key] - want[key]) <= bound), key
+    runner_testlib.assert_within_path_length(
+      sparse_state.params, dense_state.params, path_length, STEPS
+    )
     # The decay acted: some table rows were touched after skipping steps.
     last = sparse_state.opt_state.tables.last_step
     table_last = np.concatenate([np.ravel(x) for x in jax.tree.leaves(last)])
