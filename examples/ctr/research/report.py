@@ -368,6 +368,7 @@ SPARSE_SETTINGS = (
   ("Sports, batch 256", "amazon-sports|{}|dnn|256|"),
   ("Beauty, batch 256", "amazon-beauty|{}|dnn|256|"),
   ("Toys, batch 256", "amazon-toys|{}|dnn|256|"),
+  ("Toys, batch 2048", "amazon-toys|{}|dnn|2048|"),
   (
     "Books, popularity neg., batch 2048",
     'amazon-book|{"negatives": "popularity"}|dnn|2048|',
