@@ -1,0 +1,183 @@
+"""The generated tables of docs/PERFORMANCE.md, from the committed raw outputs.
+
+Usage: ``PYTHONPATH=. python benchmarks/perf_report.py`` rewrites every
+generated table of docs/PERFORMANCE.md in place; ``--check`` exits 1 if one
+differs from what ``docs/perf/optimizer_step.json`` and
+``docs/perf/peers.json`` give, so the document cannot drift from the
+measurements.
+
+A table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->`` (the
+markers of :mod:`examples.ctr.research.report`); :data:`TABLES` maps each
+name to the function that writes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+
+from examples.ctr.research.report import BLOCK
+
+DOC = "docs/PERFORMANCE.md"
+PERF = "docs/perf"
+
+#: Dense optimizer-step contenders, as ``optimizer_step.py`` names them.
+DENSE = (
+  ("optax.adamw", "optax.adamw"),
+  ("adam_ar", "adam_ar"),
+  ("adam_ar candidates", "adam_ar, candidates"),
+  ("adam_ar lazy", "adam_ar lazy"),
+  ("adam_ar lazy candidates", "adam_ar lazy, candidates"),
+  ("adagrad_ar", "adagrad_ar"),
+)
+SPARSE = (
+  ("optax.adam", "optax.adam (dense)"),
+  ("sparse_adam_ar", "sparse_adam_ar"),
+  ("sparse_adagrad_ar", "sparse_adagrad_ar"),
+  ("train dense optax.adam", "train: dense optax.adam"),
+  ("train dense adam_ar candidates", "train: dense adam_ar, candidates"),
+  ("train sparse_adam_ar", "train: sparse_adam_ar"),
+)
+
+
+def _n(size: str) -> str:
+  """``"4000000"`` -> ``"4e6"``."""
+  mantissa, exponent = f"{float(size):.1e}".split("e")
+  mantissa = mantissa.rstrip("0").rstrip(".")
+  return f"{mantissa}e{int(exponent)}"
+
+
+def _load(path: str) -> dict[str, Any]:
+  with open(path) as f:
+    return json.load(f)
+
+
+def optimizer_step(perf: str) -> dict[str, Any]:
+  """``optimizer_step.json``'s results: ``{N: {name: [median s, ...]}}``."""
+  return _load(os.path.join(perf, "optimizer_step.json"))["results"]
+
+
+def dense(perf: str) -> str:
+  """Dense optimizer step: ms and the ratio to ``optax.adamw``."""
+  results = optimizer_step(perf)
+  lines = [
+    "| N | " + " | ".join(label for _, label in DENSE) + " |",
+    "|---|" + "---:|" * len(DENSE),
+  ]
+  for size, row in results.items():
+    if int(size) < 1_000_000:
+      continue
+    base = row["optax.adamw"][0]
+    cells = [f"{row['optax.adamw'][0] * 1e3:.1f}"]
+    for name, _ in DENSE[1:]:
+      cells.append(f"{row[name][0] * 1e3:.1f} ({row[name][0] / base:.2f})")
+    lines.append(f"| {_n(size)} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def sparse(perf: str) -> str:
+  """Sparse row path against the dense step: ms (max / median)."""
+  results = optimizer_step(perf)
+  lines = [
+    "| N | " + " | ".join(label for _, label in SPARSE) + " |",
+    "|---|" + "---:|" * len(SPARSE),
+  ]
+  for size, row in results.items():
+    cells = [
+      f"{row[name][0] * 1e3:.1f} ({row[name][4]:.1f})" if name in row else ""
+      for name, _ in SPARSE
+    ]
+    lines.append(f"| {_n(size)} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def peers(perf: str) -> str:
+  """Train step of every system: median (min) ms, / sparse_adam_ar, floor."""
+  run = _load(os.path.join(perf, "peers.json"))
+  sizes = list(run["results"])
+  names = list(run["results"][sizes[0]]["contenders"])
+  lines = [
+    "| contender | "
+    + " | ".join(f"N = {_n(s)}: median (min) ms" for s in sizes)
+    + " | "
+    + " | ".join(f"/ sparse_adam_ar, {_n(s)}" for s in sizes)
+    + " |",
+    "|---|" + "---:|" * (2 * len(sizes)),
+  ]
+  for name in names:
+    times, ratios = [], []
+    for size in sizes:
+      row = run["results"][size]["contenders"].get(name)
+      ref = run["results"][size]["contenders"].get("sparse_adam_ar")
+      if row is None:
+        times.append("skipped")
+        ratios.append("")
+        continue
+      times.append(f"{row['median_s'] * 1e3:.1f} ({row['min_s'] * 1e3:.1f})")
+      ratios.append(f"{row['median_s'] / ref['median_s']:.2f}" if ref else "")
+    lines.append(f"| {name} | " + " | ".join(times + ratios) + " |")
+  floor = [
+    f"{_n(s)}: "
+    + ", ".join(
+      f"{c['floor_s'] * 1e3:.2f} ms ({name})"
+      for name, c in run["results"][s]["contenders"].items()
+      if name in ("sparse_adam_ar", "sparse_adagrad_ar")
+    )
+    for s in sizes
+  ]
+  start, end = run["loadavg_start"][0], run["loadavg_end"][0]
+  lines += [
+    "",
+    f"{run['cpu']}, {run['cpus']} cores, revision {run['revision']}; load "
+    f"average {start:.1f} at the start, {end:.1f} at the end; copy bandwidth "
+    f"{run['copy_bandwidth'] / 1e9:.1f} GB/s; memory floor "
+    + "; ".join(floor)
+    + ".",
+  ]
+  return "\n".join(lines)
+
+
+TABLES: dict[str, Callable[[str], str]] = {
+  "dense": dense,
+  "sparse": sparse,
+  "peers": peers,
+}
+
+
+def render(text: str, perf: str) -> str:
+  """``text`` with every marked table regenerated from ``perf``."""
+
+  def replace(match) -> str:
+    return f"{match.group(1)}{TABLES[match.group(2)](perf)}\n{match.group(4)}"
+
+  return BLOCK.sub(replace, text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--doc", default=DOC)
+  parser.add_argument("--perf", default=PERF)
+  parser.add_argument("--check", action="store_true")
+  args = parser.parse_args(argv)
+  with open(args.doc) as f:
+    old = f.read()
+  new = render(old, args.perf)
+  if new == old:
+    print("up to date", args.doc)
+    return 0
+  if args.check:
+    print("stale (PYTHONPATH=. python benchmarks/perf_report.py):", args.doc)
+    return 1
+  with open(args.doc, "w") as f:
+    f.write(new)
+  print("updated:", args.doc)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,36 @@
+"""benchmarks/perf_report.py: docs/PERFORMANCE.md's tables match docs/perf/."""
+
+import json
+
+from benchmarks import perf_report
+
+
+def test_committed_tables_match_the_raw_outputs():
+  assert perf_report.main(["--check"]) == 0
+
+
+def _results(path, rows):
+  results = {
+    str(n): {
+      name: [ms / 1e3, 0, ms / 1e3, 0, 1.5]
+      for name, _ in perf_report.DENSE + perf_report.SPARSE
+    }
+    for n, ms in rows
+  }
+  path.write_text(json.dumps({"bandwidth": 1e10, "results": results}))
+
+
+def test_dense_ratios_are_to_adamw(tmp_path):
+  _results(tmp_path / "optimizer_step.json", [(100_000, 1.0), (1_000_000, 8)])
+  table = perf_report.dense(str(tmp_path)).splitlines()
+  # N below 1e6 is left out: the dense path's targets are for large tables.
+  assert len(table) == 3
+  assert table[2].startswith("| 1e6 | 8.0 | 8.0 (1.00) |")
+
+
+def test_render_replaces_only_marked_blocks(tmp_path):
+  _results(tmp_path / "optimizer_step.json", [(4_000_000, 2.5)])
+  text = "a\n<!-- table:sparse -->\nold\n<!-- /table -->\nb\n"
+  out = perf_report.render(text, str(tmp_path))
+  assert out.startswith("a\n<!-- table:sparse -->\n| N |")
+  assert "| 4e6 | 2.5 (1.5) |" in out and out.endswith("<!-- /table -->\nb\n")
