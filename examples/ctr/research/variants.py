@@ -22,6 +22,7 @@ library's rule. Importing this module registers them with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 from typing import NamedTuple
@@ -485,28 +486,23 @@ def bucket_ar_rows(
   return rows
 
 
-@optimizers.register_optimizer("adam_ar_decay_moments", searches_alpha=True)
-def _decay_moments(o: optimizers.OptimizerOptions) -> optimizers.OptimizerSpec:
-  tx = optax.inject_hyperparams(adam_ar_decay_moments, static_args=("mask",))(
-    learning_rate=o.learning_rate, alpha=o.alpha, mask=o.ar_mask
-  )
-  return optimizers.OptimizerSpec(
-    tx,
-    hyperparams={"alpha": o.alpha},
-    static_key=("adam_ar_decay_moments", o.ar_tables_only),
-  )
+def _register_ar_variant(name: str, factory: Callable[..., Any]) -> None:
+  """Registers ``factory(learning_rate, alpha, mask=)`` under ``name``."""
+
+  @optimizers.register_optimizer(name, searches_alpha=True)
+  def make(o: optimizers.OptimizerOptions) -> optimizers.OptimizerSpec:
+    tx = optax.inject_hyperparams(factory, static_args=("mask",))(
+      learning_rate=o.learning_rate, alpha=o.alpha, mask=o.ar_mask
+    )
+    return optimizers.OptimizerSpec(
+      tx,
+      hyperparams={"alpha": o.alpha},
+      static_key=(name, o.ar_tables_only),
+    )
 
 
-@optimizers.register_optimizer("adam_ar_first_touch", searches_alpha=True)
-def _first_touch(o: optimizers.OptimizerOptions) -> optimizers.OptimizerSpec:
-  tx = optax.inject_hyperparams(adam_ar_first_touch, static_args=("mask",))(
-    learning_rate=o.learning_rate, alpha=o.alpha, mask=o.ar_mask
-  )
-  return optimizers.OptimizerSpec(
-    tx,
-    hyperparams={"alpha": o.alpha},
-    static_key=("adam_ar_first_touch", o.ar_tables_only),
-  )
+_register_ar_variant("adam_ar_decay_moments", adam_ar_decay_moments)
+_register_ar_variant("adam_ar_first_touch", adam_ar_first_touch)
 
 
 @optimizers.register_optimizer("bucket_sub", searches_alpha=True)
