@@ -430,21 +430,15 @@ def cpu_model() -> str:
 
 def revision() -> str:
   """The commit measured, and whether ``optax_ar/`` differs from it."""
+
+  def git(*args: str) -> str:
+    return subprocess.run(
+      ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
   try:
-    head = subprocess.run(
-      ["git", "rev-parse", "--short", "HEAD"],
-      cwd=REPO,
-      capture_output=True,
-      text=True,
-      check=True,
-    ).stdout.strip()
-    dirty = subprocess.run(
-      ["git", "status", "--porcelain", "optax_ar"],
-      cwd=REPO,
-      capture_output=True,
-      text=True,
-      check=True,
-    ).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD")
+    dirty = git("status", "--porcelain", "optax_ar")
   except (OSError, subprocess.CalledProcessError):
     return "unknown"
   return head + (" + uncommitted changes in optax_ar/" if dirty else "")
