@@ -30,16 +30,22 @@ Contenders (each system runs in its own process, with its own thread pool):
   the backward pass (FBGEMM has no Adam on CPU).
 
 Rounds are interleaved: each round runs every contender in turn (the start
-rotating from round to round), each on fresh state, one untimed warm-up step
-(compilation in the first round, page faults of the fresh buffers) then
-``--steps`` timed steps, so a slow phase of the machine hits all alike. The
-report gives per-step medians, minima and max/median, ratios to the JAX
-contenders, the load average at the start and the end, the CPU model, and the
-memory floor of each step: the bytes of the step's unique rows of the table
-and of the optimizer state, each read and written once, plus one read of
-their gradients (dense contenders: every row of table, state and gradient),
-divided by the copy bandwidth of a NumPy memcpy of 512 MiB (random 128-byte
-rows reach less than that streaming rate, so the floor is a lower bound).
+rotating from round to round), each on fresh state, ``--warmup`` untimed
+steps then ``--steps`` timed steps, so a slow phase of the machine hits all
+alike. The warm-up covers compilation (first round) and the first steps on
+fresh state: a step's temporaries (in JAX the ``(capacity, 32)`` row
+gradients, ~5 MB each) come from glibc's per-thread malloc arenas, and the
+first steps that a thread's arena serves them fault their pages in (~2,700
+minor faults per step at capacity 40,960), which makes those steps up to
+2-3x slower. The report gives per-step medians, minima and max/median, the
+minor page faults of the median and of the slowest step (what makes a slow
+step slow), ratios to the JAX contenders, the load average at the start
+and the end, the CPU model, and the memory floor of each step: the bytes
+of the step's unique rows of the table and of the optimizer state, each
+read and written once, plus one read of their gradients (dense contenders:
+every row of table, state and gradient), divided by the copy bandwidth of a
+NumPy memcpy of 512 MiB (random 128-byte rows reach less than that
+streaming rate, so the floor is a lower bound).
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ import json
 import os
 import pathlib
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -305,14 +312,20 @@ BUILDERS = {
 }
 
 
+def _minor_faults() -> int:
+  """Minor page faults of this process so far (every thread)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def serve(system: str, num_rows: int, batches: int, zipf: float) -> None:
   """Worker: builds one system's contenders, runs them on request.
 
   Protocol (one JSON object per line): the worker sends ``{"ready": names,
   "info": ...}`` or ``{"skipped": reason}``; then, for each request
-  ``{"name": ..., "steps": k}``, it builds fresh state, runs one untimed
-  step and ``k`` timed ones, and sends ``{"times": [...]}`` or
-  ``{"error": ...}``; an empty request ends it.
+  ``{"name": ..., "steps": k, "warmup": w}``, it builds fresh state, runs
+  ``w`` untimed steps and ``k`` timed ones, and sends ``{"times": [...],
+  "faults": [...]}`` (seconds and minor page faults of the process per timed
+  step) or ``{"error": ...}``; an empty request ends it.
   """
   channel = os.fdopen(os.dup(1), "w", buffering=1)
   os.dup2(2, 1)  # stray prints of the libraries go to stderr
@@ -333,8 +346,14 @@ def serve(system: str, num_rows: int, batches: int, zipf: float) -> None:
       break
     try:
       call = makes[request["name"]]()
-      call()
-      send({"times": [call() for _ in range(request["steps"])]})
+      for _ in range(request.get("warmup", 1)):
+        call()
+      times, faults = [], []
+      for _ in range(request["steps"]):
+        before = _minor_faults()
+        times.append(call())
+        faults.append(_minor_faults() - before)
+      send({"times": times, "faults": faults})
     except Exception as e:  # noqa: BLE001 (reported, the run goes on)
       send({"error": f"{type(e).__name__}: {e}"})
     call = None
@@ -381,9 +400,10 @@ class Worker:
   def alive(self) -> bool:
     return self.process.poll() is None
 
-  def run(self, name, steps):
+  def run(self, name, steps, warmup):
+    request = {"name": name, "steps": steps, "warmup": warmup}
     try:
-      self.process.stdin.write(json.dumps({"name": name, "steps": steps}))
+      self.process.stdin.write(json.dumps(request))
       self.process.stdin.write("\n")
       self.process.stdin.flush()
     except BrokenPipeError:
@@ -466,15 +486,17 @@ def run_size(num_rows, args, bandwidth):
     result["info"][system] = hello["info"]
     order += [(system, n) for n in hello["ready"] if _selected(n, args.only)]
   samples = {name: [] for _, name in order}
+  faults = {name: [] for _, name in order}
   for r in range(args.rounds):
     start = r % len(order) if order else 0
     for system, name in order[start:] + order[:start]:
       if name in result["skipped"] or system in result["skipped"]:
         continue
       print(f"N = {num_rows}, round {r + 1}: {name}", file=sys.stderr)
-      reply = workers[system].run(name, args.steps)
+      reply = workers[system].run(name, args.steps, args.warmup)
       if "times" in reply:
         samples[name] += reply["times"]
+        faults[name] += reply["faults"]
       elif workers[system].alive():
         result["skipped"][name] = reply.get("error")
       else:  # e.g. out of memory: the system's later contenders are lost
@@ -492,6 +514,9 @@ def run_size(num_rows, args, bandwidth):
       "median_s": median,
       "min_s": float(np.min(times)),
       "max_over_median": float(np.max(times)) / median,
+      "faults": faults[name],
+      "median_faults": float(np.median(faults[name])),
+      "slowest_faults": faults[name][int(np.argmax(times))],
       "floor_s": floor,
     }
   result["loadavg"] = [load_start, os.getloadavg()]
@@ -511,7 +536,8 @@ def markdown_table(num_rows: int, result: dict) -> str:
   """Per contender: ms, min, max/median, ratios to the JAX ones, floor."""
   rows = result["contenders"]
   present = [name for name in RATIO_TO if name in rows]
-  header = ["contender", "ms", "min ms", "max / median"]
+  header = ["contender", "ms", "min ms", "max / median", "faults: median"]
+  header += ["slowest"]
   header += [f"/ {name.removesuffix(' (dense)')}" for name in present]
   header += ["floor ms", "/ floor"]
   lines = [
@@ -528,6 +554,8 @@ def markdown_table(num_rows: int, result: dict) -> str:
       f"{row['median_s'] * 1e3:.2f}",
       f"{row['min_s'] * 1e3:.2f}",
       f"{row['max_over_median']:.2f}",
+      f"{row['median_faults']:.0f}",
+      f"{row['slowest_faults']}",
     ]
     cells += [f"{row['median_s'] / rows[p]['median_s']:.2f}" for p in present]
     cells += [
@@ -584,6 +612,12 @@ def parse_args(argv):
   )
   parser.add_argument(
     "--steps", type=int, default=4, help="timed steps per contender per round"
+  )
+  parser.add_argument(
+    "--warmup",
+    type=int,
+    default=3,
+    help="untimed steps on fresh state before the timed ones",
   )
   parser.add_argument(
     "--quick", action="store_true", help="N = 1e6, 3 rounds x 4 steps"
@@ -647,7 +681,8 @@ def main(argv=None) -> dict:
     f"(read + write) {bandwidth / 1e9:.1f} GB/s",
     f"\nrevision {report['revision']}",
     f"\nbatch {BATCH} x {BAG} ids (Zipf {args.zipf}), d = {DIM}, "
-    f"MLP {DIM}-{HIDDEN}-1; {args.rounds} rounds x {args.steps} steps\n",
+    f"MLP {DIM}-{HIDDEN}-1; {args.rounds} rounds x {args.steps} steps "
+    f"(after {args.warmup} warm-up steps)\n",
     sep="",
     flush=True,
   )

@@ -37,10 +37,15 @@ def test_jax_contenders_table(tmp_path, capsys):
     assert len(row["times_s"]) == 2
     assert min(row["times_s"]) > 0 and row["floor_s"] > 0
     assert row["min_s"] <= row["median_s"]
+    # Minor page faults per timed step, and those of the slowest step.
+    assert len(row["faults"]) == 2 and min(row["faults"]) >= 0
+    assert row["slowest_faults"] == row["faults"][np.argmax(row["times_s"])]
   printed = capsys.readouterr().out
   for name in JAX:
     assert f"| {name} | " in printed
   assert "| / sparse_adam_ar | / sparse_adagrad_ar |" in printed
+  assert "| faults: median | slowest |" in printed
+  assert "(after 3 warm-up steps)" in printed
   saved = json.loads(out.read_text())
   assert set(saved["results"]["10000"]["contenders"]) == set(JAX)
 
