@@ -3,23 +3,23 @@
 Usage: ``python benchmarks/optimizer_step.py`` (``--quick`` for a smoke run,
 ``--sizes 1e6,1.6e7 --repeats 3``, ``--plot docs/step_time_vs_n.png``).
 
-One ``(N, 32)`` float32 table; a step touches the rows of a 2048 x 20 batch
-of uniformly random ids (~40k rows). Every contender is a jitted function
-with the table and the optimizer state donated (updated in place), timed
-after warm-up; the reported time is the median over ``repeats`` rounds x
-``--steps`` timed calls. Contenders are interleaved: each round runs every
-contender once, so a slow phase of the machine hits them all alike. The
+One ``(N, 32)`` float32 table; a step touches the rows of a 2048 x 20 batch of
+uniformly random ids (~40k rows). Every contender is a jitted function with
+the table and the optimizer state donated (updated in place), timed after
+``--warmup`` untimed calls; the reported time is the median over ``repeats``
+rounds x ``--steps`` timed calls. Contenders are interleaved: each round runs
+every contender once, so a slow phase of the machine hits them all alike. The
 table also gives the slowest call over the median (bimodal steps show up
 there), the median process CPU time of a call (all threads; less sensitive
-than wall time to other processes sharing the cores) and the median minor
-page faults of a call: XLA:CPU allocates a call's temporary buffers afresh,
-and glibc maps an allocation above its mmap threshold (32 MB at most) from
-the kernel each time, at one fault per 4 KiB page unless transparent huge
-pages are enabled for it (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``).
+than wall time to other processes sharing the cores) and the median minor page
+faults of a call: XLA:CPU allocates a call's temporary buffers afresh, and
+glibc maps an allocation above its mmap threshold (32 MB at most) from the
+kernel each time, at one fault per 4 KiB page unless transparent huge pages
+are enabled for it (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``).
 
 Memory: only one contender's table and state are alive at a time (it is
-re-created in each round, and its first step after creation is an untimed
-warm-up that also pays the page faults of the fresh buffers), plus the
+re-created in each round, and its first steps after creation are the untimed
+warm-up, which also pays the page faults of the fresh buffers), plus the
 shared dense gradient: at N = 1.6e7 that is 6 + 2 GB for Adam.
 
 Contenders:
@@ -425,7 +425,7 @@ def _dense_gradient(num_rows, batch):
   return build(jnp.asarray(unique.ids), jnp.asarray(grads))
 
 
-def run_size(num_rows, repeats, steps, train, only):
+def run_size(num_rows, repeats, steps, train, only, warmup=2):
   """Times every contender at one size; returns {name: (seconds, bytes)}."""
   batches = make_batches(num_rows, count=4)
   names = [c.name for c in contenders_for(num_rows, batches, None, train)]
@@ -443,9 +443,12 @@ def run_size(num_rows, repeats, steps, train, only):
   for _ in range(repeats):
     for c in contenders:
       call = c.make()
-      call()  # warm-up: compilation (first round) and fresh-buffer faults
+      # Warm-up: compilation (first round), the faults of the fresh buffers
+      # and of the first steps' temporaries (see peers.py's docstring).
+      for _ in range(warmup):
+        call()
       samples[c.name] += [call() for _ in range(steps)]
-      stats[c.name] += call.stats[1:]
+      stats[c.name] += call.stats[warmup:]
       del call
   return {
     c.name: (
@@ -560,6 +563,12 @@ def main(argv=None):
     "--steps", type=int, default=3, help="timed calls per contender per round"
   )
   parser.add_argument(
+    "--warmup",
+    type=int,
+    default=2,
+    help="untimed calls on fresh state before the timed ones",
+  )
+  parser.add_argument(
     "--quick", action="store_true", help="sizes 1e5,1e6, 2 rounds x 2 steps"
   )
   parser.add_argument(
@@ -587,13 +596,14 @@ def main(argv=None):
   )
   print(
     f"batch {BATCH} x {BAG} ids, d = {DIM}; median of {args.repeats} "
-    f"rounds x {args.steps} calls\n"
+    f"rounds x {args.steps} calls, each round after {args.warmup} "
+    "untimed calls\n"
   )
   all_results, dedup = {}, {}
   for n in sizes:
     start = time.perf_counter()
     all_results[n] = run_size(
-      n, args.repeats, args.steps, not args.no_train, only
+      n, args.repeats, args.steps, not args.no_train, only, args.warmup
     )
     dedup[n] = time_dedup(n)
     print(markdown_table(n, all_results[n], bandwidth))
