@@ -142,10 +142,76 @@ def peers(perf: str) -> str:
   return "\n".join(lines)
 
 
+#: The performance targets: (what, results file, numerator, denominator,
+#: bound, ``"max"`` if the ratio must stay at or below the bound, ``"min"``
+#: if at or above). A ``"max/median"`` denominator means the numerator's
+#: slowest step over its median step.
+TARGETS = (
+  ("adam_ar, candidates / optax.adamw (optimizer step)", "optimizer_step",
+   "adam_ar candidates", "optax.adamw", 1.03, "max"),
+  ("adam_ar lazy / optax.adamw (optimizer step)", "optimizer_step",
+   "adam_ar lazy", "optax.adamw", 1.0, "max"),
+  ("adam_ar, full touched test / optax.adamw (optimizer step)",
+   "optimizer_step", "adam_ar", "optax.adamw", 1.15, "max"),
+  ("sparse_adagrad_ar / fbgemm EXACT_ADAGRAD (train step)", "peers",
+   "sparse_adagrad_ar", "fbgemm EXACT_ADAGRAD", 1.0, "max"),
+  ("sparse_adam_ar / fbgemm EXACT_ADAGRAD (train step)", "peers",
+   "sparse_adam_ar", "fbgemm EXACT_ADAGRAD", 1.5, "max"),
+  ("torch SparseAdam / sparse_adam_ar (train step)", "peers",
+   "torch SparseAdam", "sparse_adam_ar", 2.0, "min"),
+  ("sparse_adam_ar: slowest / median step", "peers", "sparse_adam_ar",
+   "max/median", 1.3, "max"),
+  ("sparse_adagrad_ar: slowest / median step", "peers", "sparse_adagrad_ar",
+   "max/median", 1.3, "max"),
+)  # fmt: skip
+
+
+def _ratio(perf: str, source: str, size: str, num: str, den: str):
+  """The ratio of a target at one size, or None if a contender is missing."""
+  if source == "optimizer_step":
+    row = optimizer_step(perf).get(size, {})
+    if num not in row or den not in row:
+      return None
+    return row[num][0] / row[den][0]
+  row = _load(os.path.join(perf, "peers.json"))["results"].get(size)
+  rows = (row or {}).get("contenders", {})
+  if num not in rows:
+    return None
+  if den == "max/median":
+    return rows[num]["max_over_median"]
+  return rows[num]["median_s"] / rows[den]["median_s"] if den in rows else None
+
+
+def targets(perf: str) -> str:
+  """Each target of the benchmarks against its measured ratio per size."""
+  sizes = sorted(
+    {s for s in optimizer_step(perf) if int(s) >= 1_000_000}
+    | set(_load(os.path.join(perf, "peers.json"))["results"]),
+    key=int,
+  )
+  lines = [
+    "| target | bound | " + " | ".join(f"N = {_n(s)}" for s in sizes) + " |",
+    "|---|---:|" + "---:|" * len(sizes),
+  ]
+  for what, source, num, den, bound, kind in TARGETS:
+    cells = []
+    for size in sizes:
+      ratio = _ratio(perf, source, size, num, den)
+      if ratio is None:
+        cells.append("")
+        continue
+      met = ratio <= bound if kind == "max" else ratio >= bound
+      cells.append(f"{ratio:.2f} {'met' if met else 'missed'}")
+    sign = "<=" if kind == "max" else ">="
+    lines.append(f"| {what} | {sign} {bound:g} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 TABLES: dict[str, Callable[[str], str]] = {
   "dense": dense,
   "sparse": sparse,
   "peers": peers,
+  "targets": targets,
 }
 
 

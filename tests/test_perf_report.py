@@ -34,3 +34,33 @@ def test_render_replaces_only_marked_blocks(tmp_path):
   out = perf_report.render(text, str(tmp_path))
   assert out.startswith("a\n<!-- table:sparse -->\n| N |")
   assert "| 4e6 | 2.5 (1.5) |" in out and out.endswith("<!-- /table -->\nb\n")
+
+
+def test_targets_say_met_or_missed_per_size(tmp_path):
+  _results(tmp_path / "optimizer_step.json", [(1_000_000, 10.0)])
+  contenders = {
+    "sparse_adam_ar": {"median_s": 0.010, "max_over_median": 1.2},
+    "sparse_adagrad_ar": {"median_s": 0.009, "max_over_median": 1.4},
+    "torch SparseAdam": {"median_s": 0.019, "max_over_median": 1.0},
+    "fbgemm EXACT_ADAGRAD": {"median_s": 0.008, "max_over_median": 1.0},
+  }
+  peers_run = {"results": {"1000000": {"contenders": contenders}}}
+  (tmp_path / "peers.json").write_text(json.dumps(peers_run))
+  rows = {
+    line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:]
+    for line in perf_report.targets(str(tmp_path)).splitlines()[2:]
+  }
+  # Every dense contender took 10 ms in the fake run: ratios of 1.
+  assert rows["adam_ar, candidates / optax.adamw (optimizer step)"] == [
+    "<= 1.03",
+    "1.00 met |",
+  ]
+  assert rows["adam_ar lazy / optax.adamw (optimizer step)"][1] == "1.00 met |"
+  sparse = "sparse_adagrad_ar / fbgemm EXACT_ADAGRAD (train step)"
+  assert rows[sparse][1] == "1.12 missed |"
+  assert rows["torch SparseAdam / sparse_adam_ar (train step)"] == [
+    ">= 2",
+    "1.90 missed |",
+  ]
+  assert rows["sparse_adam_ar: slowest / median step"][1] == "1.20 met |"
+  assert rows["sparse_adagrad_ar: slowest / median step"][1] == "1.40 missed |"
