@@ -14,13 +14,22 @@ batch (time blocked in the iterator's ``next``).
 An optimizer name with the suffix ``:sparse`` (``adam_ar_lazy:sparse``,
 ``adagrad_ar:sparse``) runs the runner's ``--sparse-updates`` step
 (``examples.ctr.sparse_train``) instead; its host-side dedup of the ids is
-part of the timed step. The suffix ``:candidates`` (``adam_ar:candidates``)
-runs the dense step with ``--batch-ids-as-candidates``.
+part of the timed step. A plain name runs the dense step with
+``--no-batch-ids-as-candidates``, the suffix ``:candidates``
+(``adam_ar:candidates``) with ``--batch-ids-as-candidates`` (the runner's
+default).
+
+``--dataset synthetic --dataset-options '{"vocab_sizes": [100000, 100000,
+100000, 100000], "min_count": 1, ...}'`` sets the table sizes (the
+synthetic dataset builds a row for every value seen ``min_count`` times in
+its training split): how the dense and the sparse path scale with the rows
+of the tables (``docs/perf/train_throughput_update_path.txt``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import sys
 import time
@@ -51,6 +60,12 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--data-dir", default="../shared/data")
   parser.add_argument("--dataset", default="amazon-sports")
+  parser.add_argument(
+    "--dataset-options",
+    type=json.loads,
+    default={},
+    help="JSON keyword options of the dataset loader",
+  )
   parser.add_argument("--model", default="dnn")
   parser.add_argument("--optimizers", default="adam,adam_ar")
   parser.add_argument("--batch-size", type=int, default=2048)
@@ -61,6 +76,7 @@ def main(argv=None):
   config = get_config("default").replace(
     dataset=args.dataset,
     data_path=args.data_dir,
+    dataset_options=args.dataset_options,
     model=args.model,
     batch_size=args.batch_size,
     progress=False,

@@ -31,6 +31,14 @@ ALPHA_GRID = tuple(float(10.0**n) for n in np.arange(-6.5, -0.99, 0.5))
 #: moments; see :mod:`examples.ctr.sparse_train`).
 SPARSE_OPTIMIZERS = ("adam_ar", "adam_ar_lazy", "adagrad_ar")
 
+#: Optimizers whose sparse path is the dense runner's optimizer (within
+#: float32 rounding): the ones ``sparse_updates="auto"`` may move to it
+#: (``adam_ar`` trains lazily there, a different optimizer).
+AUTO_SPARSE_OPTIMIZERS = ("adam_ar_lazy", "adagrad_ar")
+
+#: The values of ``sparse_updates``.
+UPDATE_PATHS = (False, True, "auto")
+
 #: Sparse optimizers with Adam moments (``catch_up_moments``).
 CATCH_UP_OPTIMIZERS = ("adam_ar", "adam_ar_lazy")
 
@@ -109,15 +117,24 @@ class Config:
     mesh: device mesh ``DATAxMODEL`` (e.g. ``2x4``: batches split 2 ways,
       per-ID tables split by rows 4 ways; see :mod:`examples.ctr.sharding`
       and docs/SCALING.md); None trains on one device.
-    sparse_updates: train the per-ID tables with the sparse row-update path
+    sparse_updates: the update path: True (``--sparse-updates``) trains
+      the per-ID tables with the sparse row-update path
       (:mod:`examples.ctr.sparse_train`): only the rows of a batch's unique
       ids are gathered, differentiated and updated. Exactly lazy AdamAR /
       AdagradAR on the tables (``adam_ar`` is trained lazy too) and
       ``optax.adam`` / ``optax.adagrad`` on the dense weights, i.e. the
       dense runner's ``adam_ar_lazy`` / ``adagrad_ar`` with
       ``ar_tables_only``. Only with those optimizers; with a ``mesh``
-      each ``model`` shard updates the unique rows it owns.
-    catch_up_moments: with ``sparse_updates`` and ``adam_ar`` /
+      each ``model`` shard updates the unique rows it owns. False
+      (``--no-sparse-updates``) trains on the dense path. ``"auto"``
+      (``--sparse-updates=auto``) picks per run: sparse only for
+      ``adam_ar_lazy`` / ``adagrad_ar`` with ``ar_tables_only`` and tables
+      of at least ``sparse_train.AUTO_MIN_ROWS_PER_ID`` rows per id a step
+      touches, else dense; the run prints its choice and records it
+      (:func:`examples.ctr.sparse_train.choose_update_path`). Dense by
+      default (auto would move some committed dense runs to the sparse
+      path, equal only within float32 rounding).
+    catch_up_moments: with ``--sparse-updates`` and ``adam_ar`` /
       ``adam_ar_lazy``: before a touched row's update, decay its Adam moments
       by the steps it skipped (``optax_ar.sparse_adam_ar(...,
       catch_up_moments=True)``), so that its moments are those of dense
@@ -125,8 +142,10 @@ class Config:
     batch_ids_as_candidates: pass each batch's IDs to ``adam_ar``,
       ``adam_ar_lazy`` and ``adagrad_ar`` as their update's
       ``candidate_rows``, so that their touched test
-      reads only those rows of the dense gradient (the same rule; other
-      optimizers ignore it).
+      reads only those rows of the dense gradient (bitwise the same
+      training: every row with a nonzero gradient is a batch ID; other
+      optimizers ignore it). ``--no-batch-ids-as-candidates`` tests every
+      row.
     coordinator_address: ``HOST:PORT`` of process 0 for multi-process
       training with ``jax.distributed`` (:mod:`examples.ctr.distributed`;
       or ``$JAX_COORDINATOR_ADDRESS``); None: one process.
@@ -171,9 +190,9 @@ class Config:
   confirm_seeds: tuple[int, ...] = ()
   select_by: str = "last"
   mesh: str | None = None
-  sparse_updates: bool = False
+  sparse_updates: bool | str = False
   catch_up_moments: bool = False
-  batch_ids_as_candidates: bool = False
+  batch_ids_as_candidates: bool = True
   coordinator_address: str | None = None
   num_processes: int | None = None
   process_id: int | None = None
@@ -207,7 +226,12 @@ class Config:
     mesh_pattern = r"[1-9]\d*x[1-9]\d*"
     if self.mesh is not None and not re.fullmatch(mesh_pattern, self.mesh):
       raise ValueError(f"mesh must be DATAxMODEL, e.g. 2x4: {self.mesh!r}")
-    if self.sparse_updates:
+    if self.sparse_updates not in UPDATE_PATHS:
+      raise ValueError(
+        "sparse_updates must be True, False or 'auto', got "
+        f"{self.sparse_updates!r}"
+      )
+    if self.sparse_updates is True:
       self._check_sparse_updates()
     if self.catch_up_moments:
       self._check_catch_up_moments()
@@ -229,7 +253,7 @@ class Config:
 
   def _check_catch_up_moments(self):
     """Rejects ``catch_up_moments`` where no sparse Adam uses it."""
-    if not self.sparse_updates:
+    if self.sparse_updates is not True:
       raise ValueError(
         "catch_up_moments is an option of the sparse path: add --sparse-updates"
       )

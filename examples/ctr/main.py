@@ -68,6 +68,23 @@ def _parse_value(text: str, hint: Any) -> Any:
   return hint(text)
 
 
+def _parse_update_path(text: str) -> bool | str:
+  """``--sparse-updates=VALUE``: ``auto``, or ``sparse`` / ``dense``.
+
+  Example:
+    >>> _parse_update_path("auto"), _parse_update_path("dense")
+    ('auto', False)
+  """
+  value = {"auto": "auto", "sparse": True, "true": True}.get(text.lower())
+  if value is None and text.lower() in ("dense", "false"):
+    value = False
+  if value is None:
+    raise argparse.ArgumentTypeError(
+      f"--sparse-updates takes auto, sparse or dense, got {text!r}"
+    )
+  return value
+
+
 def _attribute_docs(cls: type) -> dict[str, str]:
   """``{name: description}`` from the ``Attributes:`` of a class docstring."""
   docs: dict[str, str] = {}
@@ -119,7 +136,26 @@ def build_parser() -> argparse.ArgumentParser:
     default = getattr(defaults, field.name)
     help_text = f"{docs.get(field.name, '')} [default preset: {default!r}]"
     help_text = help_text.replace("%", "%%")
-    if hint is bool:
+    if field.name == "sparse_updates":  # tri-state: False, True, "auto"
+      parser.add_argument(
+        flag,
+        dest=field.name,
+        nargs="?",
+        const=True,
+        default=argparse.SUPPRESS,
+        metavar="auto",
+        type=_parse_update_path,
+        help=help_text,
+      )
+      parser.add_argument(
+        "--no-" + flag[2:],
+        dest=field.name,
+        action="store_const",
+        const=False,
+        default=argparse.SUPPRESS,
+        help="train on the dense path (the default preset's)",
+      )
+    elif hint is bool:
       parser.add_argument(
         flag,
         dest=field.name,

@@ -134,16 +134,35 @@ def run_name(optimizer: str, alpha: float | None, seed: int) -> str:
 def check_same_update_path(path: str, sparse_updates: bool) -> None:
   """Raises ValueError if the run of ``path`` used the other update path.
 
-  The dense and the sparse path (``sparse_updates``) have different
-  optimizer states, so one's checkpoint cannot be resumed by the other.
+  The dense and the sparse path have different optimizer states, so one's
+  checkpoint cannot be resumed by the other. ``sparse_updates`` is the path
+  this run resolved to (``--sparse-updates=auto`` included); the results
+  record the path each run took (``hyperparams["sparse_updates"]``, absent
+  on the dense path but for ``auto``'s runs).
+
+  Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "results.json")
+    >>> write_results(path, [{"dataset": "d", "model": "dnn",
+    ...   "optimizer": "adam_ar_lazy", "alpha": 0.1, "seed": 0, "epochs": [],
+    ...   "hyperparams": {"sparse_updates": False, "update_path": "auto"}}])
+    >>> check_same_update_path(path, False)
+    >>> check_same_update_path(path, True)
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot resume ...: it was trained with --no-sparse-updates
+    (the dense path); resume with the same path, or start afresh without
+    --resume
   """
   previous = read_results(path)
   if not previous:
     return
-  was_sparse = bool(previous[0]["hyperparams"].get("sparse_updates", False))
+  hyperparams = previous[0]["hyperparams"]
+  was_sparse = bool(hyperparams.get("sparse_updates", False))
   if was_sparse != sparse_updates:
     flag = "--sparse-updates" if was_sparse else "--no-sparse-updates"
     raise ValueError(
-      f"cannot resume {path}: it was trained with {flag}; resume "
-      "with the same flag, or start afresh without --resume"
+      f"cannot resume {path}: it was trained with {flag} (the "
+      f"{'sparse' if was_sparse else 'dense'} path); resume "
+      "with the same path, or start afresh without --resume"
     )

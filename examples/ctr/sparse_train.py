@@ -70,12 +70,21 @@ import optax_ar
 from examples.ctr import models
 from examples.ctr import optimizers
 from examples.ctr import sharding
+from examples.ctr.config import AUTO_SPARSE_OPTIMIZERS
 from examples.ctr.config import SPARSE_OPTIMIZERS
 from examples.ctr.config import Config
 from examples.ctr.data import schema
 from examples.ctr.data.pipeline import Batch
 from examples.ctr.models.base import Rows
 from examples.ctr.models.embedding import TABLES
+
+#: ``sparse_updates="auto"`` takes the sparse path when the per-ID tables
+#: hold at least this many rows per id a step touches (the fields' rows over
+#: their unique-id slots, :func:`table_size`). Measured with the DNN at batch
+#: 2048 (docs/perf/train_throughput_update_path.txt), the sparse step against
+#: the dense lazy one: 0.5-1.2x at 1-12 rows per id (Amazon Sports: 3, 0.5x),
+#: 1.05x at 20, 1.34x at 32 (Amazon Books), 3x at 38, 6-20x at 108-381.
+AUTO_MIN_ROWS_PER_ID = 32
 
 #: ``{group: {"tables": {field: array}}}``: the per-ID tables as a plain tree.
 Tables = dict[str, dict[str, dict[str, Any]]]
@@ -150,6 +159,96 @@ def check_optimizer(name: str) -> None:
       f"--sparse-updates supports the optimizers {SPARSE_OPTIMIZERS}, got "
       f"{name!r}; train it without --sparse-updates"
     )
+
+
+class UpdatePath(NamedTuple):
+  """The update path of one run (:func:`choose_update_path`).
+
+  Attributes:
+    sparse: train on the sparse row path.
+    reason: why, in words (the flag, or ``auto``'s rule).
+    auto: chosen by ``sparse_updates="auto"``.
+  """
+
+  sparse: bool
+  reason: str
+  auto: bool = False
+
+  @property
+  def name(self) -> str:
+    return "sparse" if self.sparse else "dense"
+
+  def describe(self) -> str:
+    """The line the runner prints, e.g. ``update path: dense (...)``."""
+    return f"update path: {self.name} ({self.reason})"
+
+
+def choose_update_path(
+  config: Config,
+  optimizer: str,
+  table_rows: int,
+  ids_per_step: int,
+) -> UpdatePath:
+  """The update path of a run of ``optimizer`` (``config.sparse_updates``).
+
+  ``True`` and ``False`` are the sparse and the dense path. ``"auto"`` takes
+  the sparse path only where it trains the dense runner's optimizer
+  (:data:`examples.ctr.config.AUTO_SPARSE_OPTIMIZERS`, with
+  ``ar_tables_only``) and the per-ID tables hold at least
+  :data:`AUTO_MIN_ROWS_PER_ID` rows per id a step touches: there the dense
+  step's passes over every row cost more than the sparse step's gathers.
+
+  Args:
+    config: gives ``sparse_updates`` and ``ar_tables_only``.
+    optimizer: the run's optimizer.
+    table_rows: the rows of the per-ID tables, one table per field
+      (:func:`table_size`).
+    ids_per_step: the ids one step touches at most, summed over the fields.
+
+  Example:
+    >>> from examples.ctr.config import Config
+    >>> auto = Config(sparse_updates="auto", optimizer="adam_ar_lazy")
+    >>> print(choose_update_path(auto, "adam_ar_lazy", 74_597, 8_192)
+    ...       .describe())
+    update path: dense (AR tables hold 74,597 rows, 8,192 ids per step:
+    below 32x)
+  """
+  if config.sparse_updates is True:
+    return UpdatePath(True, "--sparse-updates")
+  if config.sparse_updates != "auto":
+    return UpdatePath(False, "--no-sparse-updates")
+  if optimizer not in AUTO_SPARSE_OPTIMIZERS:
+    return UpdatePath(
+      False, f"{optimizer} has no sparse path equal to its dense one", True
+    )
+  if not config.ar_tables_only:
+    return UpdatePath(False, "--no-ar-tables-only", True)
+  ratio = table_rows / max(ids_per_step, 1)
+  sparse = ratio >= AUTO_MIN_ROWS_PER_ID
+  return UpdatePath(
+    sparse,
+    f"AR tables hold {table_rows:,} rows, {ids_per_step:,} ids per step: "
+    f"{'at least' if sparse else 'below'} {AUTO_MIN_ROWS_PER_ID}x",
+    True,
+  )
+
+
+def table_size(
+  fields: Sequence[schema.FieldSpec], batch_size: int
+) -> tuple[int, int]:
+  """``(rows, ids per step)`` of the per-ID tables, one table per field.
+
+  A field's ids per step are its sparse path's unique-id slots,
+  ``min(batch_size * bag_size, rows)`` (:func:`table_capacities`).
+
+  Example:
+    >>> from examples.ctr.data.schema import FieldSpec
+    >>> table_size([FieldSpec("u", 10_000), FieldSpec("c", 50)], 256)
+    (10050, 306)
+  """
+  rows = sum(f.vocab_size for f in fields)
+  ids = sum(min(batch_size * f.bag_size, f.vocab_size) for f in fields)
+  return rows, ids
 
 
 def split_params(params: Any) -> tuple[Any, Any]:

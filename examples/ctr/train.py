@@ -31,6 +31,7 @@ With ``config.sparse_updates`` the per-ID tables are trained by the sparse
 row-update step of :mod:`examples.ctr.sparse_train` instead: the same
 :func:`create_train_state` and :func:`make_train_step` build its state and
 step (the spec is then a :class:`~examples.ctr.sparse_train.SparseSpec`).
+``sparse_updates="auto"`` picks the path per run (:func:`update_path`).
 """
 
 from __future__ import annotations
@@ -177,6 +178,18 @@ def skip_nonfinite(spec: optimizers.OptimizerSpec) -> optimizers.OptimizerSpec:
   )
 
 
+def update_path(
+  config: Config, fields: Sequence[schema.FieldSpec], optimizer: str
+) -> sparse_train.UpdatePath:
+  """The update path of a run of ``optimizer`` on tables of ``fields``.
+
+  ``config.sparse_updates`` True or False, or what ``"auto"`` picks for
+  these tables (:func:`examples.ctr.sparse_train.choose_update_path`).
+  """
+  rows, ids = sparse_train.table_size(fields, config.batch_size)
+  return sparse_train.choose_update_path(config, optimizer, rows, ids)
+
+
 class Setup(NamedTuple):
   """A run's initial state and what its steps are built from."""
 
@@ -200,9 +213,9 @@ def create_train_state(
 ) -> Setup:
   """Creates the model and optimizer and splits them into a TrainState.
 
-  With ``config.sparse_updates`` the optimizer state is the sparse path's
-  (:func:`examples.ctr.sparse_train.init`, its table state split by rows
-  like the tables on a mesh). With a ``mesh``, the per-ID
+  On the sparse path (:func:`update_path`) the optimizer state is that
+  path's (:func:`examples.ctr.sparse_train.init`, its table state split by
+  rows like the tables on a mesh). With a ``mesh``, the per-ID
   tables are padded with zero rows to a multiple of the ``model`` axis and
   every leaf of the state is placed on its sharding
   (:func:`examples.ctr.sharding.place_train_state`).
@@ -213,7 +226,7 @@ def create_train_state(
   model.train()
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   table_mask = models.per_id_table_mask(params)
-  if config.sparse_updates:
+  if update_path(config, fields, optimizer).sparse:
     if mesh is None:
       spec, opt_state = sparse_train.init(
         config, optimizer, alpha, params, fields
@@ -615,6 +628,9 @@ def train_and_evaluate(
   freq = dataset.frequencies[bucket_field]
   bucket_ids = metrics_lib.frequency_buckets(freq, config.num_buckets)
   buckets = (bucket_field, bucket_ids)
+  path = update_path(config, dataset.fields, name)
+  if path.auto and distributed.is_main_process():
+    print(path.describe(), file=sys.stderr)
   mesh = None
   if config.mesh is not None:
     mesh = sharding.create_mesh(config.mesh)
@@ -652,10 +668,13 @@ def train_and_evaluate(
     "epochs": [],
   }
 
+  if path.auto:  # the path auto chose, for resume and readers
+    run["hyperparams"].update(sparse_updates=path.sparse, update_path="auto")
+
   os.makedirs(workdir, exist_ok=True)
   results_path = os.path.join(workdir, RESULTS_FILE)
   if config.resume:
-    results_lib.check_same_update_path(results_path, config.sparse_updates)
+    results_lib.check_same_update_path(results_path, path.sparse)
   else:
     if distributed.is_main_process():
       checkpoints.remove_checkpoints(workdir)

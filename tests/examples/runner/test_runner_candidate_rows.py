@@ -1,10 +1,11 @@
-"""``batch_ids_as_candidates``: same training, the tables' IDs passed."""
+"""``batch_ids_as_candidates`` (the default): same training, the IDs passed."""
 
 import jax
 import numpy as np
 import pytest
 import runner_testlib
 
+from examples.ctr import main
 from examples.ctr import train
 
 ALPHA = 0.05
@@ -31,7 +32,10 @@ def test_candidate_rows_train_like_the_full_test(
   config = config.replace(model=model)
   with jax.enable_x64(True):
     spec_full, full, path_length, full_losses = _run(
-      config, dataset, train_batches, optimizer
+      config.replace(batch_ids_as_candidates=False),
+      dataset,
+      train_batches,
+      optimizer,
     )
     spec_cand, cand, _, cand_losses = _run(
       config.replace(batch_ids_as_candidates=True),
@@ -65,6 +69,47 @@ def test_candidate_rows_train_like_the_full_test(
     ]
   )
   assert ((last > 0) & (last < STEPS)).any()
+
+
+@pytest.mark.parametrize(
+  "model, optimizer",
+  [("dnn", "adam_ar"), ("wdl", "adam_ar_lazy"), ("dnn", "adagrad_ar")],
+)
+def test_default_step_passes_candidates_bitwise(
+  config, dataset, train_batches, model, optimizer
+):
+  """Candidates by default; float32 params bitwise those of the full test."""
+  assert config.batch_ids_as_candidates
+  config = config.replace(model=model)
+  states = {}
+  for name, run_config in (
+    ("default", config),
+    ("full", config.replace(batch_ids_as_candidates=False)),
+  ):
+    setup = train.create_train_state(
+      run_config, dataset.fields, optimizer, ALPHA, 0
+    )
+    assert setup.spec.takes_candidate_rows == (name == "default")
+    step = train.make_train_step(setup.graphdef, setup.spec)
+    state = setup.state
+    for batch in train_batches[:STEPS]:
+      state, _ = step(state, batch)
+    states[name] = state
+  for want, got in zip(
+    jax.tree.leaves(states["full"].params),
+    jax.tree.leaves(states["default"].params),
+    strict=True,
+  ):
+    assert np.asarray(got).dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+
+
+def test_the_flag_opts_out():
+  assert main.parse_config([]).batch_ids_as_candidates
+  c = main.parse_config(["--no-batch-ids-as-candidates"])
+  assert not c.batch_ids_as_candidates
+  spec = train.create_optimizer(c, "adam_ar", 1e-3, {"t": True})
+  assert not spec.takes_candidate_rows
 
 
 def test_other_optimizers_ignore_the_option(config):
