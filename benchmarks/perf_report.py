@@ -2,9 +2,9 @@
 
 Usage: ``PYTHONPATH=. python benchmarks/perf_report.py`` rewrites every
 generated table of docs/PERFORMANCE.md in place; ``--check`` exits 1 if one
-differs from what ``docs/perf/optimizer_step.json`` and
-``docs/perf/peers.json`` give, so the document cannot drift from the
-measurements.
+differs from what ``docs/perf/optimizer_step.json``,
+``docs/perf/peers.json`` and the ``train_throughput*.json`` of
+:data:`END_TO_END` give, so the document cannot drift from the measurements.
 
 A table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->`` (the
 markers of :mod:`examples.ctr.research.report`); :data:`TABLES` maps each
@@ -20,6 +20,8 @@ import sys
 from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from examples.ctr.research.report import BLOCK
 
@@ -207,11 +209,45 @@ def targets(perf: str) -> str:
   return "\n".join(lines)
 
 
+#: The end-to-end runs of ``train_throughput.py`` (``--json``), in order.
+END_TO_END = ("train_throughput.json", "train_throughput_b256.json")
+
+
+def _paired(run: dict[str, Any], name: str) -> float:
+  """Median over rounds of ``name``'s rate over the first optimizer's."""
+  base = run["examples_per_s"][run["optimizers"][0]]
+  mine = run["examples_per_s"][name]
+  return float(np.median([m / b for m, b in zip(mine, base, strict=True)]))
+
+
+def end_to_end(perf: str) -> str:
+  """Runner train step: the first optimizer's examples/s, paired ratios."""
+  runs = [_load(os.path.join(perf, name)) for name in END_TO_END]
+  names = runs[0]["optimizers"]
+  lines = [
+    f"| batch | {names[0]} examples/s | "
+    + " | ".join(names[1:])
+    + " | raw output |",
+    "|---:|---:|" + "---:|" * (len(names) - 1) + "---|",
+  ]
+  for file, run in zip(END_TO_END, runs, strict=True):
+    rate = float(np.median(run["examples_per_s"][names[0]]))
+    cells = [f"{_paired(run, n):.3f}" for n in names[1:]]
+    text = file.replace(".json", ".txt")
+    lines.append(
+      f"| {run['batch_size']} | {rate:,.0f} | "
+      + " | ".join(cells)
+      + f" | [{text}](perf/{text}) |"
+    )
+  return "\n".join(lines)
+
+
 TABLES: dict[str, Callable[[str], str]] = {
   "dense": dense,
   "sparse": sparse,
   "peers": peers,
   "targets": targets,
+  "end_to_end": end_to_end,
 }
 
 
