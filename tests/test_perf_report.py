@@ -64,3 +64,18 @@ def test_targets_say_met_or_missed_per_size(tmp_path):
   ]
   assert rows["sparse_adam_ar: slowest / median step"][1] == "1.20 met |"
   assert rows["sparse_adagrad_ar: slowest / median step"][1] == "1.40 missed |"
+
+
+def test_end_to_end_gives_paired_ratios_per_batch(tmp_path):
+  for name, batch, rates in [
+    ("train_throughput.json", 2048, {"adam": [100, 200], "adam_ar": [90, 200]}),
+    ("train_throughput_b256.json", 256, {"adam": [10, 10], "adam_ar": [8, 9]}),
+  ]:
+    run = {"optimizers": ["adam", "adam_ar"], "batch_size": batch}
+    run["examples_per_s"] = rates
+    (tmp_path / name).write_text(json.dumps(run))
+  lines = perf_report.end_to_end(str(tmp_path)).splitlines()
+  assert lines[0] == "| batch | adam examples/s | adam_ar | raw output |"
+  # Paired: the median of the per-round ratios (0.9, 1.0), not of the rates.
+  assert lines[2].startswith("| 2048 | 150 | 0.950 | [train_throughput.txt]")
+  assert lines[3].startswith("| 256 | 10 | 0.850 | [train_throughput_b256")
