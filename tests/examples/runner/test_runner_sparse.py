@@ -6,17 +6,15 @@ compile once, run end to end through the command line, resume, and reject
 what it cannot train.
 """
 
-import contextlib
-import io
 import os
 
+import cli_testlib
 import jax
 import numpy as np
 import pytest
 import runner_testlib
 
 from examples.ctr import config as config_lib
-from examples.ctr import main
 from examples.ctr import results
 from examples.ctr import sparse_train
 from examples.ctr import train
@@ -105,23 +103,9 @@ def test_one_compilation_for_varying_unique_ids(config, dataset, train_batches):
 
 
 def _run_main(workdir, *flags):
-  out = io.StringIO()
-  with contextlib.redirect_stdout(out):
-    return main.main(
-      [
-        "train",
-        "--config",
-        "test",
-        "--workdir",
-        workdir,
-        "--optimizer",
-        "adam_ar_lazy",
-        "--alpha",
-        "1e-3",
-        "--sparse-updates",
-        *flags,
-      ]
-    )
+  return cli_testlib.run_train(
+    workdir, "adam_ar_lazy", "--sparse-updates", *flags
+  )[0]
 
 
 @pytest.fixture(scope="module")

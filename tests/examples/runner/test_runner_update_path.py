@@ -4,10 +4,9 @@ The choice is a rule on table sizes (no training needed to test it); a run
 prints it, records it in its results and keeps it on resume.
 """
 
-import contextlib
-import io
 import os
 
+import cli_testlib
 import pytest
 
 from examples.ctr import main
@@ -117,27 +116,16 @@ def test_bad_values_are_rejected(config, capsys):
 
 
 def _run_main(workdir, *flags):
-  out, err = io.StringIO(), io.StringIO()
-  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    runs = main.main(
-      [
-        "train",
-        "--config",
-        "test",
-        "--workdir",
-        workdir,
-        "--optimizer",
-        "adam_ar_lazy",
-        "--alpha",
-        "1e-3",
-        "--epochs",
-        "1",
-        "--no-checkpoint",
-        "--sparse-updates=auto",
-        *flags,
-      ]
-    )
-  return runs, err.getvalue()
+  runs, _, err = cli_testlib.run_train(
+    workdir,
+    "adam_ar_lazy",
+    "--epochs",
+    "1",
+    "--no-checkpoint",
+    "--sparse-updates=auto",
+    *flags,
+  )
+  return runs, err
 
 
 def test_auto_run_prints_records_and_keeps_its_path(tmp_path, monkeypatch):
